@@ -1,0 +1,1 @@
+"""Casewise: decision support for dynamic case management."""

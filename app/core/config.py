@@ -1,0 +1,30 @@
+"""Settings, read from the environment with the prefix CASEWISE_ (and from a .env file)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service; the defaults give a working single-machine set-up."""
+
+    model_config = SettingsConfigDict(env_prefix="CASEWISE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{VAR_DIR / 'casewise.db'}",
+        description="SQLAlchemy URL; e.g. postgresql+psycopg://user@host:5432/casewise",
+    )
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="largest accepted request body")
+    max_history_events: int = Field(default=10_000, gt=0, description="most events one case may hold")
+    history_page_size: int = Field(default=100, gt=0, le=1_000, description="default history page size")
+    sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, description="how long a SQLite writer waits")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The database: engines and sessions (session.py) and the schema under Alembic (schema.py, migrations/)."""

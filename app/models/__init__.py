@@ -1,0 +1,7 @@
+"""Database tables (SQLAlchemy ORM). Importing this package registers every table on Base.metadata."""
+
+from app.models.api_key import ApiKey
+from app.models.base import Base
+from app.models.case import Case, CaseEvent
+
+__all__ = ["ApiKey", "Base", "Case", "CaseEvent"]

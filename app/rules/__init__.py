@@ -1,0 +1,1 @@
+"""Compliance rules: officer-written YAML rulesets, evaluated by durable-rules through one adapter."""

@@ -1,0 +1,1 @@
+"""Datasets from event logs and logged decisions, training, evaluation and promotion of rankers."""
