@@ -1,0 +1,43 @@
+"""Liveness (/health) and readiness (/ready): no key needed, for load balancers and orchestrators."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.api.deps import SessionDep
+from app.db.schema import current_revision, head_revision
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    database: str
+    schema_revision: str | None
+    expected_revision: str | None
+
+
+@router.get("/health", response_model=Health)
+def health() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+def ready(session: SessionDep) -> JSONResponse:
+    """503 unless the database answers and is at the newest migration this code ships."""
+    expected = head_revision()
+    try:
+        current = current_revision(session.connection())
+        database = "reachable"
+    except SQLAlchemyError:
+        current, database = None, "unreachable"
+    ok = database == "reachable" and current == expected
+    body = Readiness(status="ready" if ok else "not_ready", database=database, schema_revision=current,
+                     expected_revision=expected)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

@@ -1,0 +1,1 @@
+"""Case intake: cases, their event history, and reading them back."""
