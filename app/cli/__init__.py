@@ -1,0 +1,1 @@
+"""The `casewise` command line: one module per command group."""

@@ -1,0 +1,37 @@
+"""`casewise`: the root command and `serve`."""
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from app.cli import db, demo, keys
+from app.core.errors import CasewiseError
+
+app = typer.Typer(help="Casewise: decision support for dynamic case management.", no_args_is_help=True)
+app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
+app.add_typer(demo.app, name="demo")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+) -> None:
+    """Serve the API (OpenAPI at /docs)."""
+    import uvicorn
+
+    uvicorn.run("app.api.main:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def main() -> None:
+    """Entry point: a CasewiseError is a message and exit status 1, not a traceback."""
+    try:
+        app()
+    except CasewiseError as exc:
+        Console(stderr=True).print(f"error: {exc.message}")
+        for problem in exc.detail:
+            Console(stderr=True).print(f"  {problem['field']}: {problem['problem']}")
+        raise SystemExit(1) from None
