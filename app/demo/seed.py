@@ -1,0 +1,33 @@
+"""Loading the demo into a database: claims through the normal intake path, and the demo key."""
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+
+from app.auth.keys import create_key
+from app.auth.roles import Role
+from app.cases.service import append_events, upsert_case
+from app.demo.claims import DemoCase
+from app.models import ApiKey, Case
+from app.models.base import utcnow
+
+DEMO_KEY_NAME = "demo"
+
+
+def holds_cases(*, session: Session) -> bool:
+    """Whether the database holds any case at all."""
+    return session.scalar(select(exists().where(Case.case_id.is_not(None)))) or False
+
+
+def store_demo_case(*, session: Session, demo: DemoCase, max_history: int) -> int:
+    """Store one demo claim as a client would; returns the events newly stored (0 when seeded before)."""
+    upsert_case(session=session, case_id=demo.case_id, data=demo.case)
+    return append_events(session=session, case_id=demo.case_id, events=demo.events, max_history=max_history).stored
+
+
+def rotate_demo_key(*, session: Session) -> str:
+    """A fresh admin key named 'demo', revoking the previous ones; returns it in clear."""
+    session.execute(
+        update(ApiKey).where(ApiKey.name == DEMO_KEY_NAME, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    _, key = create_key(session=session, name=DEMO_KEY_NAME, role=Role.ADMIN)
+    return key
