@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Everything else is what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The suite's PostgreSQL leg; skipped where no server answers here.
+CASEWISE_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export CASEWISE_TEST_POSTGRES_URL
+
+.PHONY: setup run test test-all lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: setup
+	$(BIN)/casewise db upgrade
+	$(BIN)/casewise demo seed --if-empty
+	$(BIN)/casewise demo key
+	@echo "Casewise on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
+	$(BIN)/casewise serve --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/pytest
+
+# The full suite including the marked long soak and differential runs.
+test-all: setup
+	$(BIN)/pytest -m "slow or not slow"
+
+lint: setup
+	$(BIN)/ruff check app training tests bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis
