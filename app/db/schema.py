@@ -8,6 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
+from app.db.session import create_db_engine
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -20,8 +22,15 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at `url` to `revision`."""
-    command.upgrade(alembic_config(url), revision)
+    """Migrate the database at `url` to `revision` (a SQLite file and its folder are created)."""
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str | None:
