@@ -5,13 +5,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from app.cli import db, demo, keys
+from app.cli import db, demo, keys, rules
 from app.core.errors import CasewiseError
 
 app = typer.Typer(help="Casewise: decision support for dynamic case management.", no_args_is_help=True)
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(demo.app, name="demo")
+app.add_typer(rules.app, name="rules")
 
 
 @app.command()

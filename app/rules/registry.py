@@ -1,0 +1,90 @@
+"""Where rulesets come from and how they are made ready to evaluate.
+
+Until rulesets are versioned in the database, the active ruleset of a case type is the file in the
+rulesets folder that declares it. Compiled evaluators are cached by ruleset version (a content
+hash), so a changed file is recompiled and an unchanged one is not.
+"""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+
+from app.core.errors import NotFound, field_problem
+from app.rules.compiler import compile_ruleset
+from app.rules.evaluation import Evaluator
+from app.rules.model import Ruleset
+from app.rules.validator import Problem, RulesetInvalid, load_ruleset_file
+
+TESTS_SUFFIX = ".tests.yaml"
+_CACHE_SIZE = 32
+_cache: OrderedDict[str, Evaluator] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def ruleset_files(paths: Iterable[Path]) -> list[Path]:
+    """The ruleset files among `paths` (folders are searched; test suites are not rulesets), sorted."""
+    found: set[Path] = set()
+    for path in paths:
+        candidates = path.glob("*.yaml") if path.is_dir() else [path]
+        found.update(p for p in candidates if not p.name.endswith(TESTS_SUFFIX))
+    return sorted(found)
+
+
+def evaluator_for(ruleset: Ruleset) -> Evaluator:
+    """A ready evaluator for the ruleset, compiled once per version and kept while recently used."""
+    with _cache_lock:
+        evaluator = _cache.get(ruleset.version)
+        if evaluator is not None:
+            _cache.move_to_end(ruleset.version)
+            return evaluator
+    evaluator = Evaluator(compile_ruleset(ruleset))
+    with _cache_lock:
+        evaluator = _cache.setdefault(ruleset.version, evaluator)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return evaluator
+
+
+class FolderRegistry:
+    """The rulesets of one folder, one per case type, re-read when a file changes."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._stamp: tuple = ()
+        self._by_case_type: dict[str, Ruleset] = {}
+
+    def active(self, case_type: str) -> Ruleset:
+        """The ruleset governing `case_type`; NotFound when none does."""
+        rulesets = self._current()
+        if case_type not in rulesets:
+            raise NotFound(f"no active ruleset for case type {case_type!r}",
+                           detail=[field_problem("case_type", f"no ruleset governs {case_type!r}", "not_found")])
+        return rulesets[case_type]
+
+    def _current(self) -> dict[str, Ruleset]:
+        files = ruleset_files([self.folder]) if self.folder.is_dir() else []
+        stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+        with self._lock:
+            if stamp != self._stamp:
+                self._by_case_type = _load_all(files)
+                self._stamp = stamp
+            return self._by_case_type
+
+
+def _load_all(files: list[Path]) -> dict[str, Ruleset]:
+    by_case_type: dict[str, Ruleset] = {}
+    problems: list[Problem] = []
+    for path in files:
+        try:
+            ruleset = load_ruleset_file(path)
+        except RulesetInvalid as exc:
+            problems += exc.problems
+            continue
+        if ruleset.case_type in by_case_type:
+            problems.append(Problem(str(path), 1, None, f"case type {ruleset.case_type!r} is governed by two rulesets"))
+        by_case_type[ruleset.case_type] = ruleset
+    if problems:
+        raise RulesetInvalid(problems)
+    return by_case_type
