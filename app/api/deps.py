@@ -62,3 +62,4 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
 
 CaseWriter = Annotated[Principal, Depends(require_roles(Role.CLIENT))]
 CaseReader = Annotated[Principal, Depends(require_roles(Role.CLIENT, Role.OFFICER, Role.SCIENTIST, Role.AUDITOR))]
+CaseEvaluator = Annotated[Principal, Depends(require_roles(Role.CLIENT, Role.OFFICER))]

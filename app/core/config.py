@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="largest accepted request body")
     max_history_events: int = Field(default=10_000, gt=0, description="most events one case may hold")
     history_page_size: int = Field(default=100, gt=0, le=1_000, description="default history page size")
+    rulesets_dir: Path = Field(default=Path("rulesets"), description="folder of the active rulesets")
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, description="how long a SQLite writer waits")
 
 

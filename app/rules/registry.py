@@ -10,13 +10,21 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
-from app.core.errors import NotFound, field_problem
+from app.core.errors import CasewiseError, NotFound, field_problem
 from app.rules.compiler import compile_ruleset
 from app.rules.evaluation import Evaluator
 from app.rules.model import Ruleset
 from app.rules.validator import Problem, RulesetInvalid, load_ruleset_file
 
 TESTS_SUFFIX = ".tests.yaml"
+
+
+class RulesetUnavailable(CasewiseError):
+    """The configured rulesets cannot be loaded: a deployment problem, not the caller's."""
+
+    status_code = 503
+    code = "ruleset_unavailable"
+
 _CACHE_SIZE = 32
 _cache: OrderedDict[str, Evaluator] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -86,5 +94,7 @@ def _load_all(files: list[Path]) -> dict[str, Ruleset]:
             problems.append(Problem(str(path), 1, None, f"case type {ruleset.case_type!r} is governed by two rulesets"))
         by_case_type[ruleset.case_type] = ruleset
     if problems:
-        raise RulesetInvalid(problems)
+        raise RulesetUnavailable(f"the rulesets folder does not validate: {problems[0]}",
+                                 detail=[{"field": p.source, "problem": str(p), "type": "ruleset_problem"}
+                                         for p in problems])
     return by_case_type

@@ -1,0 +1,38 @@
+"""Evaluating a stored or an inline case under the active ruleset of its type."""
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.cases.service import get_case
+from app.core.errors import PayloadTooLarge, field_problem
+from app.models import CaseEvent
+from app.models.base import utcnow
+from app.rules.facts import CaseData, events_from
+from app.rules.outcome import RuleOutcome
+from app.rules.registry import FolderRegistry, evaluator_for
+from app.rules.schemas import InlineEvaluationRequest
+
+
+def evaluate_stored(*, session: Session, registry: FolderRegistry, case_id: str,
+                    as_of: datetime | None) -> RuleOutcome:
+    """The outcome for a stored case and its whole history."""
+    case = get_case(session=session, case_id=case_id)
+    rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id))
+    data = CaseData(case_id=case.case_id, case_type=case.case_type, status=case.status, opened_at=case.opened_at,
+                    attributes=case.attributes, events=events_from(rows))
+    return evaluator_for(registry.active(case.case_type)).evaluate(data, as_of=as_of or utcnow())
+
+
+def evaluate_inline(*, registry: FolderRegistry, request: InlineEvaluationRequest,
+                    max_history: int) -> RuleOutcome:
+    """The outcome for a case sent whole in the request; nothing is stored."""
+    if len(request.events) > max_history:
+        raise PayloadTooLarge(f"{len(request.events)} events; the limit is {max_history}",
+                              detail=[field_problem("body.events", f"more than {max_history} events", "too_long")])
+    now = utcnow()
+    case = request.case
+    data = CaseData(case_id=case.case_id, case_type=case.case_type, status=case.status,
+                    opened_at=case.opened_at or now, attributes=case.attributes, events=events_from(request.events))
+    return evaluator_for(registry.active(case.case_type)).evaluate(data, as_of=request.as_of or now)
