@@ -12,7 +12,7 @@ from app.rules.testing import load_suite, run_suite, suite_path
 from app.rules.validator import RulesetInvalid, load_ruleset_file
 
 app = typer.Typer(help="Rulesets: validate, test, document.", no_args_is_help=True)
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 
 Paths = Annotated[list[Path], typer.Argument(help="ruleset files or folders", exists=True)]
 

@@ -161,26 +161,25 @@ class _Builder:
     # -- queries -------------------------------------------------------------------------------------
 
     def rule_plan(self, rule: Rule) -> RulePlan:
-        when = tuple(self.conjunction(rule, alternative, (), f"w{i}") for i, alternative in enumerate(rule.when))
+        # All of a rule's queries sit at the rule's own level (the highest of any pattern it uses), so
+        # every alternative, `until` and `no` over a derived fact sees every fact of that type.
+        untils = [alternative for checkpoint in rule.checkpoints() for alternative in checkpoint.until]
+        level = self.level_of(tuple(p for alternative in (*rule.when, *untils) for p in alternative))
+        when = tuple(self.conjunction(rule, alternative, (), f"w{i}", level) for i, alternative in enumerate(rule.when))
         until = {
             checkpoint.id: tuple(
-                tuple(self.conjunction(rule, w_alt, u_alt, f"c{checkpoint.id}.w{i}.u{j}")
+                tuple(self.conjunction(rule, w_alt, u_alt, f"c{checkpoint.id}.w{i}.u{j}", level)
                       for j, u_alt in enumerate(checkpoint.until))
                 for i, w_alt in enumerate(rule.when))
             for checkpoint in rule.checkpoints()
         }
-        level = max([c.main.level for c in when]
-                    + [c.main.level for per_when in until.values() for cs in per_when for c in cs])
         return RulePlan(rule=rule, level=level, when=when, until=until)
 
-    def conjunction(self, rule: Rule, when: Alternative, until: Alternative, tag: str) -> Conjunction:
+    def conjunction(self, rule: Rule, when: Alternative, until: Alternative, tag: str, level: int) -> Conjunction:
         """`when`'s positive patterns and `until`'s; the `no` patterns of `until` if given, else of `when`
         (a checkpoint extends matches that already passed `when`'s exclusions)."""
         positives = tuple(p for p in (*when, *until) if not p.negated)
         negatives = tuple(p for p in (until or when) if p.negated)
-        # All of a rule's queries sit at the rule's own level, so its `no` over a derived fact sees
-        # every fact of that type.
-        level = self.level_of((*when, *until))
         main = self.query(f"{rule.id}:{tag}", positives, level)
         blockers = tuple(self.query(f"{rule.id}:{tag}.n{k}", (*positives, n), level) for k, n in enumerate(negatives))
         return Conjunction(main, blockers)

@@ -337,8 +337,10 @@ class _Checker:
 
     # -- conditions ----------------------------------------------------------------------------------
 
-    def conditions(self, value: Any, line: int, *, bound: Mapping[str, str]) -> tuple[Alternative, ...]:
-        """The DNF of a `when` (or `until`) list; `bound` maps names already bound to their fact types."""
+    def conditions(self, value: Any, line: int, *, bound: Mapping[str, str],
+                   reserved: frozenset[str] = frozenset()) -> tuple[Alternative, ...]:
+        """The DNF of a `when` (or `until`) list; `bound` maps names already bound to their fact types,
+        `reserved` names some alternative of `when` binds, which `until` may not bind again."""
         items = self.sequence(value, line, "conditions")
         if not items:
             raise self.fail(line, "conditions must name at least one pattern")
@@ -349,7 +351,7 @@ class _Checker:
             alternatives.append(flat)
             if len(alternatives) > MAX_ALTERNATIVES:
                 raise self.fail(line, f"the `any`s expand to more than {MAX_ALTERNATIVES} alternatives; split the rule")
-        return tuple(self.resolve(alternative, bound, line) for alternative in alternatives)
+        return tuple(self.resolve(alternative, bound, line, reserved) for alternative in alternatives)
 
     def element(self, item: Any, line: int) -> list[tuple[dict, ...]]:
         """The alternatives of one `when` element, each a tuple of unresolved pattern specs."""
@@ -371,12 +373,13 @@ class _Checker:
         fact = key[3:].strip() if negated else key
         return [({"fact": fact, "negated": negated, "body": body, "line": line_of(entry, key)},)]
 
-    def resolve(self, specs: tuple[dict, ...], bound: Mapping[str, str], line: int) -> Alternative:
+    def resolve(self, specs: tuple[dict, ...], bound: Mapping[str, str], line: int,
+                reserved: frozenset[str]) -> Alternative:
         names = dict(bound)
         patterns = []
         for index, spec in enumerate(specs):
             try:
-                patterns.append(self.pattern(spec, names, index))
+                patterns.append(self.pattern(spec, names, index, reserved))
             except _Skip:
                 continue
         if sum(1 for p in patterns) + len(bound) > MAX_PATTERNS:
@@ -384,7 +387,7 @@ class _Checker:
                                "included); split the rule")
         return tuple(patterns)
 
-    def pattern(self, spec: dict, names: dict[str, str], index: int) -> Pattern:
+    def pattern(self, spec: dict, names: dict[str, str], index: int, reserved: frozenset[str]) -> Pattern:
         fact, line = spec["fact"], spec["line"]
         if fact not in self.schema.types:
             known = ", ".join(sorted(self.schema.types))
@@ -400,6 +403,8 @@ class _Checker:
         elif alias in names:
             hint = " (name each with `as:`)" if "as" not in body else ""
             raise self.fail(line, f"the name {alias!r} is bound twice in this rule{hint}")
+        elif alias in reserved:
+            raise self.fail(line, f"the name {alias!r} is bound by `when`; give this pattern another with `as:`")
         tests: list[Test] = []
         for name, condition in body.items():
             if name == "as":
@@ -548,7 +553,8 @@ class _Checker:
             blocks = self.action_list(body, "blocks")
             until: tuple[Alternative, ...] = ()
             if body.get("until") is not None:
-                until = self.conditions(body["until"], line_of(body, "until"), bound=common)
+                when_names = frozenset(p.alias for alternative in when for p in alternative)
+                until = self.conditions(body["until"], line_of(body, "until"), bound=common, reserved=when_names)
             if until and max(len(w) for w in when) + max(len(u) for u in until) > MAX_PATTERNS:
                 self.problem(line_of(body, "until"), f"`when` and `until` together may bind at most {MAX_PATTERNS} "
                                                      "facts")

@@ -144,3 +144,42 @@ def test_threads_share_an_evaluator_safely(evaluator):
     for thread in threads:
         thread.join()
     assert results == expected
+
+
+def test_a_rule_whose_alternatives_sit_at_different_levels():
+    text = """name: levels
+case_type: l
+case_attributes: {x: number}
+derived: {d: {n: number}}
+rules:
+  - {id: make_d, when: [case: {x: {gte: 2}}], then: [assert: {fact: d, fields: {n: 1}}]}
+  - id: mixed
+    when: [any: [d: {}, case: {x: 1}]]
+    then:
+      - flag: {code: f, message: hi}
+      - checkpoint: {id: cp, blocks: [], until: [d: {as: later}], message: waits for d}
+"""
+    evaluator = Evaluator(compile_ruleset(load_ruleset(text)))
+    # x=1: the case alternative matches, and no d exists; x=2: the d alternative matches, and the
+    # only d is already bound, so `until` (a distinct d) finds nothing either.
+    for x in (1, 2):
+        outcome = evaluator.evaluate(CaseData("C", "l", "open", T0, {"x": x}), as_of=T0)
+        assert [f.code for f in outcome.flags] == ["f"]
+        assert outcome.checkpoints[0].status == "open"
+
+
+def test_until_may_not_reuse_a_name_any_when_alternative_binds():
+    from app.rules.validator import RulesetInvalid
+
+    text = """name: levels
+case_type: l
+case_attributes: {x: number}
+rules:
+  - id: r
+    when: [any: [event: {}, case: {x: 1}]]
+    then:
+      - checkpoint: {id: cp, blocks: [], until: [event: {}], message: m}
+"""
+    with pytest.raises(RulesetInvalid) as error:
+        load_ruleset(text)
+    assert "the name 'event' is bound by `when`" in error.value.problems[0].message
