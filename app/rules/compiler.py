@@ -5,6 +5,11 @@ composed from query results by app/rules/evaluation.py. This keeps clear of the 
 faults: `$or` fires twice when two branches match, and a `no` pattern is order dependent in a batch
 (a match queued before the excluding fact arrives still fires). See docs/engine.md.
 
+A `no` pattern, and an `until` alternative, is an Extension: a small query over just the facts it
+compares with (its anchors, stripped of their own joins) plus its own patterns. A binding is
+excluded (or a checkpoint satisfied) when some answer agrees with it on the anchors and adds facts it
+does not already hold; the rule's other patterns are never joined again.
+
 Each query is placed at a level (0 when it reads only case, event and history facts; one above the
 producers of every derived fact it reads) and, within a level, in a chunk: a separate engine ruleset
 small enough that no fact can overflow the engine's alpha-network stack (64 entries), bucket
@@ -13,12 +18,15 @@ small enough that no fact can overflow the engine's alpha-network stack (64 entr
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from app.rules.facts import Fact
+from app.rules.facts import COUNTS_PREFIX, Fact, fact_schema
 from app.rules.model import Alternative, Op, Pattern, Ref, Rule, Ruleset, Test
+from app.rules.validator import derivation_inputs
 
+SID = "casewise"  # the one engine session; deleted after every evaluation
 ONE = "one"  # a constant property on every fact, for the tautology that closes a join sequence
 TYPE = "t"
 SENTINEL_TYPE = "$sentinel"
@@ -29,6 +37,7 @@ STACK_BUDGET = 56
 CHILDREN_BUDGET = 120  # also under NEXT_LIST_LENGTH (128), the bound on `exists: false` children
 BETA_LIST_BUDGET = 200
 QUERIES_PER_CHUNK = 2_000
+ANSWERS_PER_ACTION = 100_000
 
 _SENTINEL_DEFINITION = {"all": [{"a0": {TYPE: SENTINEL_TYPE}}]}
 _ENGINE_OPS = {Op.EQ: "$eq", Op.NE: "$neq", Op.GT: "$gt", Op.GTE: "$gte", Op.LT: "$lt", Op.LTE: "$lte"}
@@ -44,10 +53,13 @@ class Query:
     name: str
     patterns: tuple[Pattern, ...]
     level: int
+    aliases: tuple[str, ...] = field(init=False)
+    by_name: tuple[int, ...] = field(init=False)  # pattern positions in alias order, for match identities
 
-    @property
-    def aliases(self) -> tuple[str, ...]:
-        return tuple(p.alias for p in self.patterns)
+    def __post_init__(self) -> None:
+        aliases = tuple(p.alias for p in self.patterns)
+        object.__setattr__(self, "aliases", aliases)
+        object.__setattr__(self, "by_name", tuple(sorted(range(len(aliases)), key=aliases.__getitem__)))
 
     @property
     def fact_types(self) -> frozenset[str]:
@@ -55,11 +67,23 @@ class Query:
 
 
 @dataclass(frozen=True)
+class Extension:
+    """Facts that extend a binding: `query` answers rows whose first `len(anchors)` facts must be the
+    binding's own for those names, the rest (`added`) facts the binding does not hold; a row counts
+    only if none of `excluders` extends the binding with it."""
+
+    query: Query
+    anchors: tuple[str, ...]
+    added: tuple[str, ...]
+    excluders: tuple["Extension", ...]
+
+
+@dataclass(frozen=True)
 class Conjunction:
-    """Positive patterns minus what any negated pattern excludes: `main` answers, `blockers` exclude."""
+    """The bindings of `main` that none of `excluders` (one per `no` pattern) extends."""
 
     main: Query
-    blockers: tuple[Query, ...]
+    excluders: tuple[Extension, ...]
 
 
 @dataclass(frozen=True)
@@ -67,8 +91,8 @@ class RulePlan:
     rule: Rule
     level: int
     when: tuple[Conjunction, ...]
-    # per checkpoint id: per `when` alternative, the conjunctions that satisfy it
-    until: Mapping[str, tuple[tuple[Conjunction, ...], ...]]
+    # per checkpoint id: its `until` alternatives, each extending a match of `when`
+    until: Mapping[str, tuple[Extension, ...]]
 
 
 @dataclass(frozen=True)
@@ -84,17 +108,26 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Projection:
-    """How a fact of one type becomes engine JSON: engine property -> value computed from the fact."""
+    """How a fact of one type becomes engine JSON text: `,"prop":` + the field written by its type's writer,
+    and `,"prop":` + true/false for each test computed here rather than in the engine."""
 
-    getters: tuple[tuple[str, Callable[[Fact], Any]], ...]
+    fields: tuple[tuple[str, str, Callable[[Any], str], Any], ...]  # (opening, field, writer, default)
+    computed: tuple[tuple[str, Callable[[Fact], bool | None]], ...]
 
-    def engine_fields(self, fact: Fact) -> dict[str, Any]:
-        fields = {}
-        for prop, getter in self.getters:
-            value = getter(fact)
+    def json(self, fact: Fact, fact_id: str) -> str:
+        """The fact as the engine's JSON object; `id` comes first, so answers can be read without parsing."""
+        values = fact.fields
+        parts = [f'{{"id":"{fact_id}","sid":"{SID}","{TYPE}":{_text(fact.type)},"{ONE}":1']
+        for opening, name, write, default in self.fields:
+            value = values.get(name, default)
             if value is not None:
-                fields[prop] = value
-        return fields
+                parts.append(opening + write(value))
+        for opening, compute in self.computed:
+            value = compute(fact)
+            if value is not None:
+                parts.append(opening + ("true" if value else "false"))
+        parts.append("}")
+        return "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -126,6 +159,7 @@ class _Builder:
         self.projected: dict[tuple[str, Test], str] = {}
         self.levels = self._levels()
         self.chunk_count = 0
+        self.schema = fact_schema(ruleset.case_attributes, ruleset.event_attributes, ruleset.derived)
 
     # -- levels: a derived fact type sits one above the highest level its producers read -------------
 
@@ -149,11 +183,7 @@ class _Builder:
 
     @staticmethod
     def rule_level(rule: Rule, fact_level: Callable[[str], int]) -> int:
-        facts = {p.fact for alternative in rule.when for p in alternative}
-        return max((fact_level(fact) for fact in facts), default=0)
-
-    def level_of(self, patterns: tuple[Pattern, ...]) -> int:
-        return max((self.levels.get(p.fact, 0) for p in patterns), default=0)
+        return max((fact_level(fact) for fact in derivation_inputs(rule)), default=0)
 
     def level_count(self) -> int:
         return 1 + max((q.level for q in self.queries.values()), default=0)
@@ -163,26 +193,32 @@ class _Builder:
     def rule_plan(self, rule: Rule) -> RulePlan:
         # All of a rule's queries sit at the rule's own level (the highest of any pattern it uses), so
         # every alternative, `until` and `no` over a derived fact sees every fact of that type.
-        untils = [alternative for checkpoint in rule.checkpoints() for alternative in checkpoint.until]
-        level = self.level_of(tuple(p for alternative in (*rule.when, *untils) for p in alternative))
-        when = tuple(self.conjunction(rule, alternative, (), f"w{i}", level) for i, alternative in enumerate(rule.when))
-        until = {
-            checkpoint.id: tuple(
-                tuple(self.conjunction(rule, w_alt, u_alt, f"c{checkpoint.id}.w{i}.u{j}", level)
-                      for j, u_alt in enumerate(checkpoint.until))
-                for i, w_alt in enumerate(rule.when))
-            for checkpoint in rule.checkpoints()
-        }
-        return RulePlan(rule=rule, level=level, when=when, until=until)
+        level = self.rule_level(rule, lambda fact: self.levels.get(fact, 0))
+        when = []
+        for i, alternative in enumerate(rule.when):
+            positives = tuple(p for p in alternative if not p.negated)
+            main = self.query(f"{rule.id}:w{i}", positives, level)
+            excluders = tuple(self.extension(f"{rule.id}:w{i}.n{k}", positives, (_affirmed(negated),), level)
+                              for k, negated in enumerate(p for p in alternative if p.negated))
+            when.append(Conjunction(main, excluders))
+        # `until` compares only with names every alternative of `when` binds, to one fact type; an
+        # anchor keeps its pattern's tests only where every alternative has the same pattern for it.
+        anchors = tuple(p if all(p in alternative for alternative in rule.when) else replace(p, tests=())
+                        for p in rule.when[0] if not p.negated)
+        until = {checkpoint.id: tuple(self.extension(f"{rule.id}:c{checkpoint.id}.u{j}", anchors, alternative, level)
+                                      for j, alternative in enumerate(checkpoint.until))
+                 for checkpoint in rule.checkpoints()}
+        return RulePlan(rule=rule, level=level, when=tuple(when), until=until)
 
-    def conjunction(self, rule: Rule, when: Alternative, until: Alternative, tag: str, level: int) -> Conjunction:
-        """`when`'s positive patterns and `until`'s; the `no` patterns of `until` if given, else of `when`
-        (a checkpoint extends matches that already passed `when`'s exclusions)."""
-        positives = tuple(p for p in (*when, *until) if not p.negated)
-        negatives = tuple(p for p in (until or when) if p.negated)
-        main = self.query(f"{rule.id}:{tag}", positives, level)
-        blockers = tuple(self.query(f"{rule.id}:{tag}.n{k}", (*positives, n), level) for k, n in enumerate(negatives))
-        return Conjunction(main, blockers)
+    def extension(self, name: str, bound: tuple[Pattern, ...], patterns: Alternative, level: int) -> Extension:
+        """The query extending bindings of `bound` with `patterns` (their `no`s become nested excluders)."""
+        added = tuple(p for p in patterns if not p.negated)
+        referenced = {t.value.alias for p in added for t in p.tests if isinstance(t.value, Ref)}
+        anchors = tuple(_without_joins(p) for p in bound if p.alias in referenced)
+        query = self.query(name, (*anchors, *added), level)
+        excluders = tuple(self.extension(f"{name}.n{k}", (*bound, *added), (_affirmed(negated),), level)
+                          for k, negated in enumerate(p for p in patterns if p.negated))
+        return Extension(query, tuple(p.alias for p in anchors), tuple(p.alias for p in added), excluders)
 
     def query(self, name: str, patterns: tuple[Pattern, ...], level: int) -> Query:
         query = Query(name, patterns, level)
@@ -206,10 +242,22 @@ class _Builder:
     def definition(self, query: Query) -> dict[str, Any]:
         aliases = {p.alias: f"a{i}" for i, p in enumerate(query.patterns)}
         facts = {p.alias: p.fact for p in query.patterns}
-        return {"all": [{aliases[p.alias]: self.pattern_json(p, aliases, facts)} for p in query.patterns]}
+        # A join reading a field the other fact lacks is an engine error (311), not a false comparison;
+        # requiring the field on the other fact's own pattern gives the same answers without it.
+        referenced: dict[str, set[str]] = {}
+        for pattern in query.patterns:
+            for test in pattern.tests:
+                if isinstance(test.value, Ref):
+                    referenced.setdefault(test.value.alias, set()).add(test.value.field)
+        return {"all": [{aliases[p.alias]: self.pattern_json(p, aliases, facts, referenced.get(p.alias, set()))}
+                        for p in query.patterns],
+                # One engine action hands over up to `cap` answers at once: one call per query, not per answer.
+                "cap": ANSWERS_PER_ACTION}
 
-    def pattern_json(self, pattern: Pattern, aliases: Mapping[str, str], facts: Mapping[str, str]) -> dict[str, Any]:
+    def pattern_json(self, pattern: Pattern, aliases: Mapping[str, str], facts: Mapping[str, str],
+                     referenced: set[str]) -> dict[str, Any]:
         tests = [self.test_json(pattern.fact, test, aliases, facts) for test in _ordered(pattern.tests)]
+        tests += [{"$ex": {self.prop(pattern.fact, name): 1}} for name in sorted(referenced)]
         if any(isinstance(t.value, Ref) for t in pattern.tests):
             # The engine reads past the end of a join sequence whose last comparison is false
             # (reduceExpressionSequence); a final comparison that always holds keeps it in bounds.
@@ -228,13 +276,16 @@ class _Builder:
         value = test.value
         if isinstance(value, Ref):
             other = {aliases[value.alias]: self.prop(facts[value.alias], value.field)}
-            value = other if not value.offset else {"$add": {"$l": other, "$r": value.offset}}
+            value = other if not value.offset else {"$add": {"$l": other, "$r": float(value.offset)}}
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = float(value)
         return {_ENGINE_OPS[test.op]: {prop: value}}
 
     def chunks(self) -> Iterator[Chunk]:
         by_level: dict[int, list[Query]] = {}
         for query in self.queries.values():
-            by_level.setdefault(query.level, []).append(query)
+            if query.patterns:  # a query of no patterns has one answer, the empty row: no engine needed
+                by_level.setdefault(query.level, []).append(query)
         for level in sorted(by_level):
             packer = _ChunkPacker()
             current: list[tuple[Query, dict]] = []
@@ -258,12 +309,16 @@ class _Builder:
                      definition=definition, fact_types=types, queries=tuple(q.name for q, _ in queries))
 
     def projections(self) -> dict[str, Projection]:
-        getters: dict[str, list[tuple[str, Callable[[Fact], Any]]]] = {}
+        fields: dict[str, list] = {}
+        computed: dict[str, list] = {}
         for (fact, name), prop in self.props.items():
-            getters.setdefault(fact, []).append((prop, _field_getter(name)))
+            default = 0 if name.startswith(COUNTS_PREFIX) else None  # absent history counts are 0
+            write = _WRITERS[self.schema.field_type(fact, name)]
+            fields.setdefault(fact, []).append((f',"{prop}":', name, write, default))
         for (fact, test), prop in self.projected.items():
-            getters.setdefault(fact, []).append((prop, _projected_getter(test)))
-        return {fact: Projection(tuple(items)) for fact, items in getters.items()}
+            computed.setdefault(fact, []).append((f',"{prop}":', _projected_getter(test)))
+        return {fact: Projection(tuple(fields.get(fact, ())), tuple(computed.get(fact, ())))
+                for fact in self.schema.types}
 
 
 def _ordered(tests: tuple[Test, ...]) -> list[Test]:
@@ -272,29 +327,32 @@ def _ordered(tests: tuple[Test, ...]) -> list[Test]:
     return sorted(tests, key=lambda t: (isinstance(t.value, Ref), t.op != Op.EQ))
 
 
-def _field_getter(name: str) -> Callable[[Fact], Any]:
-    def get(fact: Fact) -> Any:
-        value = fact.get(name)
-        return list(value) if isinstance(value, tuple) else value
+def _affirmed(pattern: Pattern) -> Pattern:
+    """A `no` pattern as the positive pattern whose matches exclude."""
+    return replace(pattern, negated=False)
 
-    return get
+
+def _without_joins(pattern: Pattern) -> Pattern:
+    return replace(pattern, tests=tuple(t for t in pattern.tests if not isinstance(t.value, Ref)))
+
 
 
 def _projected_getter(test: Test) -> Callable[[Fact], Any]:
     """The boolean the engine tests for a projected operator; None (omitted) when the field is missing."""
     name, op, operand = test.field, test.op, test.value
+    missing = 0 if name.startswith(COUNTS_PREFIX) else None  # absent history counts are 0
     if op == Op.MATCHES:
         pattern = re.compile(operand)
 
         def matches(fact: Fact) -> bool | None:
-            value = fact.get(name)
+            value = fact.fields.get(name)
             return None if value is None else pattern.search(value) is not None
 
         return matches
     members = frozenset(operand) if op in (Op.IN, Op.NOT_IN) else None
 
     def member(fact: Fact) -> bool | None:
-        value = fact.get(name)
+        value = fact.fields.get(name, missing)
         if value is None:
             return None
         if op == Op.IN:
@@ -367,6 +425,16 @@ def _node_key(step: dict) -> str:
     return repr(sorted(step.items()))
 
 
+_text = encode_basestring_ascii  # a JSON string literal, quotes included
+# Numbers go to the engine as doubles, literals and facts alike: it compares an int with an equal
+# double as unequal in joins.
+_WRITERS: dict[str, Callable[[Any], str]] = {
+    "number": lambda v: repr(float(v)), "timestamp": lambda v: repr(float(v)), "text": _text,
+    "boolean": lambda v: "true" if v else "false",
+    "list": lambda v: "[" + ",".join(map(_text, v)) + "]",
+}
+
+
 def fact_type_code(fact: str) -> str:
     return fact
 
@@ -379,6 +447,13 @@ def engine_property(index: int) -> str:
 def fact_id(index: int) -> str:
     """The engine id of the index-th fact of an evaluation (collision-checked)."""
     return _collision_free("f", index)
+
+
+def fact_ids(count: int) -> list[str]:
+    """The engine ids of the first `count` facts of an evaluation."""
+    if count > len(_TABLES.get("f", ((),))[0]):
+        fact_id(count - 1)
+    return _TABLES["f"][0]
 
 
 _TABLES: dict[str, tuple[list[str], set[int], list[int]]] = {}
@@ -397,7 +472,9 @@ def _collision_free(prefix: str, index: int) -> str:
     # The engine keys facts by the 32-bit hash of their id and properties by the hash of their name:
     # two names with one hash would be one fact or one field. Names are handed out so that no two
     # of a kind (nor any reserved name) share a hash.
-    names, hashes, counter = _TABLES.setdefault(prefix, ([], {fnv1a_32(r) for r in _RESERVED}, [0]))
+    if prefix not in _TABLES:
+        _TABLES[prefix] = ([], {fnv1a_32(name) for name in _RESERVED}, [0])
+    names, hashes, counter = _TABLES[prefix]
     while len(names) <= index:
         name = f"{prefix}{counter[0]}"
         counter[0] += 1

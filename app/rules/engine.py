@@ -15,21 +15,25 @@ faults (docs/engine.md):
   engine's stack and list limits, so any number of rules can match one fact.
 """
 
+import contextlib
 import json
+import re
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 import durable_rules_engine
 
 from app.core.errors import CasewiseError
-from app.rules.compiler import ONE, SENTINEL_QUERY, SENTINEL_TYPE, TYPE, Chunk, Plan, fact_id
+from app.rules.compiler import SENTINEL_QUERY, SENTINEL_TYPE, SID, TYPE, Chunk, Plan, fact_ids
 from app.rules.facts import Fact
 
-SID = "casewise"
+Row = tuple[Fact, ...]
 
-Binding = dict[str, Fact]
+# An answer holds each matched fact's JSON as it was asserted, under its alias a0, a1, ... in
+# pattern order (several answers, as a list, when a query hands over many at once); every fact's
+# JSON starts with its id, and inside a JSON string a quote is escaped, so this finds exactly the
+# ids, answer after answer, alias after alias.
+_IDS = re.compile(r'"a\d+":\{"id":"([^"]+)"')
 
 
 class EngineError(CasewiseError):
@@ -56,41 +60,36 @@ class RuleEngine:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self._chunks = [_ChunkHandle(chunk) for chunk in plan.chunks]
+        self._arity = {name: len(query.patterns) for name, query in plan.queries.items()}
 
-    def answer(self, level: int, facts: list[Fact]) -> dict[str, list[Binding]]:
-        """Every binding of every query at `level` over `facts`, by query name (empty lists included)."""
-        answers: dict[str, list[Binding]] = {name: [] for chunk in self._chunks if chunk.chunk.level == level
-                                             for name in chunk.chunk.queries}
-        if not answers:
+    def answer(self, level: int, facts: list[Fact]) -> dict[str, list[Row]]:
+        """Every row of every query at `level` over `facts` (facts in pattern order), by query name."""
+        chunks = [handle for handle in self._chunks if handle.chunk.level == level]
+        answers: dict[str, list[Row]] = {name: [] for handle in chunks for name in handle.chunk.queries}
+        if not chunks:
             return answers
-        by_id = {fact_id(index): fact for index, fact in enumerate(facts)}
-        payloads = self._payloads(facts)
-        sentinel = json.dumps({"sid": SID, "id": fact_id(len(facts)), TYPE: SENTINEL_TYPE})
-        for handle in self._chunks:
-            if handle.chunk.level != level:
-                continue
-            batch = [payloads[i] for i, fact in enumerate(facts) if fact.type in handle.chunk.fact_types]
+        ids = fact_ids(len(facts) + 1)[:len(facts) + 1]
+        by_id = dict(zip(ids, facts, strict=False))
+        projections = self.plan.projections
+        payloads = [projections[fact.type].json(fact, fact_id) for fact, fact_id in zip(facts, ids, strict=False)]
+        sentinel = f'{{"id":"{ids[-1]}","sid":"{SID}","{TYPE}":"{SENTINEL_TYPE}"}}'
+        for handle in chunks:
+            types = handle.chunk.fact_types
+            batch = [text for fact, text in zip(facts, payloads, strict=True) if fact.type in types]
             for message in _run(handle, "[" + ",".join([*batch, sentinel]) + "]"):
-                for name, frame in message.items():
-                    if name == SENTINEL_QUERY:
-                        continue
-                    aliases = self.plan.queries[name].aliases
-                    answers[name].append({alias: by_id[frame[f"a{i}"]["id"]] for i, alias in enumerate(aliases)})
+                name = message[2:message.index('"', 2)]
+                if name == SENTINEL_QUERY:
+                    continue
+                arity, found = self._arity[name], [by_id[fact_id] for fact_id in _IDS.findall(message)]
+                if len(found) != arity * message.count('"a0":{'):
+                    raise EngineError(f"chunk {handle.chunk.name}: unexpected answer {message[:200]}")
+                answers[name].extend(zip(*[iter(found)] * arity, strict=True))  # consecutive `arity` facts a row
         return answers
 
-    def _payloads(self, facts: Iterable[Fact]) -> list[str]:
-        projections = self.plan.projections
-        payloads = []
-        for index, fact in enumerate(facts):
-            projection = projections.get(fact.type)
-            fields = projection.engine_fields(fact) if projection else {}
-            payloads.append(json.dumps({"sid": SID, "id": fact_id(index), TYPE: fact.type, ONE: 1, **fields}))
-        return payloads
 
-
-def _run(handle: _ChunkHandle, batch: str) -> list[Mapping[str, Any]]:
-    """Assert the batch, read every queued match, and delete the state; the engine is left empty."""
-    messages: list[Mapping[str, Any]] = []
+def _run(handle: _ChunkHandle, batch: str) -> list[str]:
+    """Assert the batch, read every queued answer, and delete the state; the engine is left empty."""
+    messages: list[str] = []
     with handle.lock:
         started = False
         try:
@@ -101,7 +100,7 @@ def _run(handle: _ChunkHandle, batch: str) -> list[Mapping[str, Any]]:
                 raise EngineError(f"chunk {handle.chunk.name}: the sentinel did not fire")
             message = result[1]
             while message:
-                messages.append(json.loads(message))
+                messages.append(message)
                 message = durable_rules_engine.complete_and_start_action(handle.handle, state)
         except EngineError:
             raise
@@ -116,5 +115,7 @@ def _clear(handle: _ChunkHandle, batch: str, started: bool) -> None:
     if started:
         durable_rules_engine.delete_state(handle.handle, SID)
     else:
-        # Deleting a state that never fired crashes the engine; take the facts back out instead.
-        durable_rules_engine.retract_facts(handle.handle, batch)
+        # Deleting a state that never fired crashes the engine; take the facts back out instead (best
+        # effort: this path is already raising).
+        with contextlib.suppress(Exception):
+            durable_rules_engine.retract_facts(handle.handle, batch)

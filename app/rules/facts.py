@@ -5,6 +5,7 @@ the case and event attributes a ruleset declares become fact fields, coerced to 
 type; a value of another type is left out, so it reads as missing.
 """
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -170,7 +171,8 @@ def coerce(value: Any, kind: FieldType) -> Any:
     if value is None:
         return None
     if kind == "number":
-        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        is_number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return value if is_number else None
     if kind == "text":
         return value if isinstance(value, str) else None
     if kind == "boolean":

@@ -1,68 +1,87 @@
-"""What an evaluation returns: flags, checkpoints, action constraints, derived facts and a trace."""
+"""What an evaluation returns: flags, checkpoints, action constraints, derived facts and a trace.
 
+Plain frozen dataclasses: the evaluation builds them from data it already checked, so nothing is
+validated twice on the hot path; the API serialises them as they are.
+"""
+
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class FlagOut(BaseModel):
+@dataclass(frozen=True, slots=True)
+class FlagOut:
     code: str
     severity: Literal["info", "warning", "critical"]
     message: str
     rule_id: str
 
 
-class CheckpointOut(BaseModel):
+@dataclass(frozen=True, slots=True)
+class CheckpointOut:
+    """A checkpoint; `blocks` are blocked while it is open; `open_instances` of `instances` matches are open."""
+
     id: str
     status: Literal["open", "satisfied"]
-    blocks: list[str] = Field(description="actions blocked while the checkpoint is open")
+    blocks: list[str]
     message: str
     rule_id: str
-    open_instances: int = Field(description="matches of the rule not yet satisfied")
+    open_instances: int
     instances: int
 
 
-class Reason(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class Reason:
     rule_id: str
     reason: str
 
 
-class ActionConstraintOut(BaseModel):
+@dataclass(frozen=True, slots=True)
+class ActionConstraintOut:
     action: str
     reasons: list[Reason]
 
 
-class RecommendationOut(BaseModel):
+@dataclass(frozen=True, slots=True)
+class RecommendationOut:
+    """A recommended action; `weight` sums the recommending rules' weights."""
+
     action: str
-    weight: float = Field(description="the sum of the recommending rules' weights")
+    weight: float
     reasons: list[Reason]
 
 
-class ConflictOut(BaseModel):
+@dataclass(frozen=True, slots=True)
+class ConflictOut:
     action: str
     required_by: list[str]
     forbidden_by: list[str]
     resolution: Literal["required", "forbidden"]
 
 
-class DerivedFactOut(BaseModel):
+@dataclass(frozen=True, slots=True)
+class DerivedFactOut:
     type: str
     key: str
     fields: dict[str, Any]
     rule_id: str
 
 
-class Firing(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """A rule that fired: `matched` maps each name it binds to the key of the fact bound."""
+
     rule_id: str
     ruleset_version: str
-    matched: dict[str, str] = Field(description="each name the rule binds, and the fact bound to it")
+    matched: dict[str, str]
 
 
-class RuleOutcome(BaseModel):
-    """The complete result of evaluating one case under one ruleset version."""
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """The complete result of evaluating one case under one ruleset version.
+
+    `blocked_actions` maps an action to the open checkpoints blocking it.
+    """
 
     ruleset: str
     ruleset_version: str
@@ -73,7 +92,11 @@ class RuleOutcome(BaseModel):
     required_actions: list[ActionConstraintOut]
     forbidden_actions: list[ActionConstraintOut]
     recommended_actions: list[RecommendationOut]
-    blocked_actions: dict[str, list[str]] = Field(description="action -> the open checkpoints blocking it")
+    blocked_actions: dict[str, list[str]]
     conflicts: list[ConflictOut]
     derived_facts: list[DerivedFactOut]
     trace: list[Firing]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as plain data (what the API returns, before JSON)."""
+        return asdict(self)

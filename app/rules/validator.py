@@ -638,8 +638,9 @@ class _Checker:
 
 
 def derivation_inputs(rule: Rule) -> set[str]:
-    """The fact types a rule's `when` uses, positively or in `no`."""
-    return {pattern.fact for alternative in rule.when for pattern in alternative}
+    """The fact types a rule reads, in `when` or a checkpoint's `until`, positively or in `no`: every one
+    must be complete before the rule fires."""
+    return {pattern.fact for pattern in _patterns(rule)}
 
 
 def _derivation_cycle(rules: tuple[Rule, ...]) -> list[str]:
