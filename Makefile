@@ -9,7 +9,7 @@ PORT ?= 8000
 CASEWISE_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export CASEWISE_TEST_POSTGRES_URL
 
-.PHONY: setup run test test-all lint clean
+.PHONY: setup run test test-all bench lint clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ test: setup
 # The full suite including the marked long soak and differential runs.
 test-all: setup
 	$(BIN)/pytest -m "slow or not slow"
+
+# Benchmarks print figures and ratios; they are not tests.
+bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.rules_engine
 
 lint: setup
 	$(BIN)/ruff check app training tests bench
