@@ -71,6 +71,10 @@ class FolderRegistry:
                            detail=[field_problem("case_type", f"no ruleset governs {case_type!r}", "not_found")])
         return rulesets[case_type]
 
+    def case_types(self) -> list[str]:
+        """The case types with an active ruleset; raises RulesetUnavailable when the folder does not validate."""
+        return sorted(self._current())
+
     def _current(self) -> dict[str, Ruleset]:
         files = ruleset_files([self.folder]) if self.folder.is_dir() else []
         stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)

@@ -28,3 +28,15 @@ def test_not_ready_when_database_unreachable():
     response = TestClient(app).get("/ready")
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
+
+
+def test_not_ready_when_the_rulesets_do_not_validate(database, tmp_path):
+    (tmp_path / "broken.yaml").write_text("name: broken\ncase_type: x\nrules: nope\n")
+    app = create_app(Settings(database_url=database.url, rulesets_dir=tmp_path))
+    body = TestClient(app).get("/ready").json()
+    assert body["status"] == "not_ready"
+    assert "broken.yaml" in body["rulesets"]
+
+
+def test_ready_names_the_governed_case_types(client):
+    assert client.get("/ready").json()["rulesets"] == "ok (benefit_review, fraud_investigation, motor_claim)"

@@ -1,12 +1,13 @@
 """Liveness (/health) and readiness (/ready): no key needed, for load balancers and orchestrators."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import SessionDep
 from app.db.schema import current_revision, head_revision
+from app.rules.registry import RulesetUnavailable
 
 router = APIRouter(tags=["health"])
 
@@ -20,6 +21,7 @@ class Readiness(BaseModel):
     database: str
     schema_revision: str | None
     expected_revision: str | None
+    rulesets: str = Field(description="`ok (<case types>)`, or why the rulesets folder cannot be used")
 
 
 @router.get("/health", response_model=Health)
@@ -29,15 +31,20 @@ def health() -> Health:
 
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
-def ready(session: SessionDep) -> JSONResponse:
-    """503 unless the database answers and is at the newest migration this code ships."""
+def ready(session: SessionDep, request: Request) -> JSONResponse:
+    """503 unless the database answers and is at the newest migration this code ships, and the active
+    rulesets validate."""
     expected = head_revision()
     try:
         current = current_revision(session.connection())
         database = "reachable"
     except SQLAlchemyError:
         current, database = None, "unreachable"
-    ok = database == "reachable" and current == expected
+    try:
+        rulesets, rulesets_ok = f"ok ({', '.join(request.app.state.rulesets.case_types()) or 'none'})", True
+    except RulesetUnavailable as exc:
+        rulesets, rulesets_ok = exc.message, False
+    ok = database == "reachable" and current == expected and rulesets_ok
     body = Readiness(status="ready" if ok else "not_ready", database=database, schema_revision=current,
-                     expected_revision=expected)
+                     expected_revision=expected, rulesets=rulesets)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
