@@ -276,9 +276,7 @@ class _Builder:
         value = test.value
         if isinstance(value, Ref):
             other = {aliases[value.alias]: self.prop(facts[value.alias], value.field)}
-            value = other if not value.offset else {"$add": {"$l": other, "$r": float(value.offset)}}
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            value = float(value)
+            value = other if not value.offset else {"$add": {"$l": other, "$r": value.offset}}
         return {_ENGINE_OPS[test.op]: {prop: value}}
 
     def chunks(self) -> Iterator[Chunk]:
@@ -426,13 +424,38 @@ def _node_key(step: dict) -> str:
 
 
 _text = encode_basestring_ascii  # a JSON string literal, quotes included
-# Numbers go to the engine as doubles, literals and facts alike: it compares an int with an equal
-# double as unequal in joins.
+
+
+def _number(value: float) -> str:
+    """A number as the engine reads it: a double (it compares an int with an equal double as unequal
+    in joins, and -0.0 with 0), and never an exponent without a point (`1e+16` crashes its parser,
+    `1.0e+16` does not)."""
+    text = repr(float(value) + 0.0)
+    mantissa, exponent, power = text.partition("e")
+    return f"{mantissa}.0e{power}" if exponent and "." not in mantissa else text
+
+
 _WRITERS: dict[str, Callable[[Any], str]] = {
-    "number": lambda v: repr(float(v)), "timestamp": lambda v: repr(float(v)), "text": _text,
-    "boolean": lambda v: "true" if v else "false",
+    "number": _number, "timestamp": _number, "text": _text, "boolean": lambda v: "true" if v else "false",
     "list": lambda v: "[" + ",".join(map(_text, v)) + "]",
 }
+
+
+def engine_json(value: Any) -> str:
+    """JSON text for the engine, numbers written by `_number` (json.dumps would write `1e+16`)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_text(key)}:{engine_json(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(engine_json(item) for item in value) + "]"
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _number(value)
+    if value is None:
+        return "null"
+    raise TypeError(f"no engine JSON for {type(value).__name__}")
 
 
 def fact_type_code(fact: str) -> str:

@@ -16,7 +16,6 @@ faults (docs/engine.md):
 """
 
 import contextlib
-import json
 import re
 import threading
 import weakref
@@ -24,7 +23,7 @@ import weakref
 import durable_rules_engine
 
 from app.core.errors import CasewiseError
-from app.rules.compiler import SENTINEL_QUERY, SENTINEL_TYPE, SID, TYPE, Chunk, Plan, fact_ids
+from app.rules.compiler import SENTINEL_QUERY, SENTINEL_TYPE, SID, TYPE, Chunk, Plan, engine_json, fact_ids
 from app.rules.facts import Fact
 
 Row = tuple[Fact, ...]
@@ -48,7 +47,7 @@ class _ChunkHandle:
         self.chunk = chunk
         self.lock = threading.Lock()
         try:
-            self.handle = durable_rules_engine.create_ruleset(chunk.name, json.dumps(chunk.definition))
+            self.handle = durable_rules_engine.create_ruleset(chunk.name, engine_json(chunk.definition))
         except Exception as exc:  # the extension raises its own error type for definitions it refuses
             raise EngineError(f"the engine refused ruleset chunk {chunk.name}: {exc}") from exc
         weakref.finalize(self, durable_rules_engine.delete_ruleset, self.handle)
