@@ -472,7 +472,9 @@ class _Checker:
             if not isinstance(operand, str):
                 raise self.fail(line, f"`{op.value}` takes one text value")
             return Test(name, op, operand, line)
-        if isinstance(operand, str) and operand.startswith("$"):
+        if isinstance(operand, str) and operand.startswith("$$"):  # `$$` escapes a text starting with `$`
+            operand = operand[1:]
+        elif isinstance(operand, str) and operand.startswith("$"):
             return Test(name, op, self.reference(operand, kind, op, line, names), line)
         return Test(name, op, self.literal(name, kind, operand, line), line)
 

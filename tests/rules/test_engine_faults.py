@@ -28,8 +28,8 @@ def firings(rules: dict, facts: list[dict]) -> int:
 
 
 def test_or_fires_twice_when_both_branches_match():
-    rules = {"r": {"all": [{"m": {"$and": [{"t": "event"}, {"$or": [{"region": "north"}, {"$gt": {"amount": 100}}]}]}}]},
-             "sentinel": {"all": [{"m": {"t": "event"}}]}}
+    branches = {"$or": [{"region": "north"}, {"$gt": {"amount": 100}}]}
+    rules = {"r": {"all": [{"m": {"$and": [{"t": "event"}, branches]}}]}, "sentinel": {"all": [{"m": {"t": "event"}}]}}
     assert firings(rules, FACTS[:1]) == 2 + 1  # the `$or` rule twice, the sentinel once
 
 

@@ -198,3 +198,12 @@ def test_every_problem_is_reported_at_once():
         """)
     assert {rule for _, rule, _ in found} == {"r1", "r2"}
     assert len(found) == 3
+
+
+def test_a_text_starting_with_a_dollar_is_written_with_two():
+    ruleset = load_ruleset(HEADER + PRODUCER + textwrap.dedent("""\
+        - id: r
+          when: [{case: {region: $$north}}]
+          then: [{flag: {code: x, message: m}}]
+        """))
+    assert ruleset.rule("r").when[0][0].tests[0].value == "$north"
