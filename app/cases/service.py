@@ -104,6 +104,13 @@ def append_events(*, session: Session, case_id: str, events: list[EventIn], max_
                         events=receipts)
 
 
+def store_case(*, session: Session, case_id: str, data: CaseIn, events: list[EventIn],
+               max_history: int) -> tuple[bool, AppendResult]:
+    """Create or replace the case and append its events idempotently; returns (created, what was appended)."""
+    _, created = upsert_case(session=session, case_id=case_id, data=data)
+    return created, append_events(session=session, case_id=case_id, events=events, max_history=max_history)
+
+
 def get_case(*, session: Session, case_id: str) -> Case:
     """The stored case; NotFound if there is none."""
     case = session.get(Case, case_id)

@@ -5,16 +5,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import track
 
+from app.cli.console import err
 from app.core.config import get_settings
 from app.db.session import session_scope
 from app.demo.claims import generate_claims
 from app.demo.seed import holds_cases, rotate_demo_key, store_demo_case
 
 app = typer.Typer(help="The motor-claims demo.", no_args_is_help=True)
-err = Console(stderr=True)
+
 
 
 @app.command()

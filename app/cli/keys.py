@@ -3,15 +3,15 @@
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from app.auth import keys as key_service
 from app.auth.roles import Role
+from app.cli.console import err, out
 from app.db.session import session_scope
 
 app = typer.Typer(help="API keys: each carries one role.", no_args_is_help=True)
-err = Console(stderr=True)
+
 
 
 @app.command()
@@ -35,7 +35,7 @@ def list_() -> None:
         for row in key_service.list_keys(session=session):
             table.add_row(str(row.id), row.name, row.role, row.prefix + "…", f"{row.created_at:%Y-%m-%d %H:%M}",
                           f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "")
-    Console().print(table)
+    out.print(table)
 
 
 @app.command()

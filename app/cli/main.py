@@ -3,9 +3,9 @@
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from app.cli import db, demo, keys, rules
+from app.cli import db, demo, keys, logs, rules
+from app.cli.console import err
 from app.core.errors import CasewiseError
 
 app = typer.Typer(help="Casewise: decision support for dynamic case management.", no_args_is_help=True)
@@ -13,6 +13,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(demo.app, name="demo")
 app.add_typer(rules.app, name="rules")
+app.command("import-log")(logs.import_log)
 
 
 @app.command()
@@ -32,7 +33,7 @@ def main() -> None:
     try:
         app()
     except CasewiseError as exc:
-        Console(stderr=True).print(f"error: {exc.message}")
+        err.print(f"error: {exc.message}")
         for problem in exc.detail:
-            Console(stderr=True).print(f"  {problem['field']}: {problem['problem']}")
+            err.print(f"  {problem['field']}: {problem['problem']}")
         raise SystemExit(1) from None

@@ -4,15 +4,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from app.cli.console import out
 from app.rules.facts import fact_reference
 from app.rules.registry import evaluator_for, ruleset_files
 from app.rules.testing import load_suite, run_suite, suite_path
 from app.rules.validator import RulesetInvalid, load_ruleset_file
 
 app = typer.Typer(help="Rulesets: validate, test, document.", no_args_is_help=True)
-out = Console(highlight=False, soft_wrap=True)
+
 
 Paths = Annotated[list[Path], typer.Argument(help="ruleset files or folders", exists=True)]
 

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.keys import create_key
 from app.auth.roles import Role
-from app.cases.service import append_events, upsert_case
+from app.cases.service import store_case
 from app.demo.claims import DemoCase
 from app.models import ApiKey, Case
 from app.models.base import utcnow
@@ -20,8 +20,9 @@ def holds_cases(*, session: Session) -> bool:
 
 def store_demo_case(*, session: Session, demo: DemoCase, max_history: int) -> int:
     """Store one demo claim as a client would; returns the events newly stored (0 when seeded before)."""
-    upsert_case(session=session, case_id=demo.case_id, data=demo.case)
-    return append_events(session=session, case_id=demo.case_id, events=demo.events, max_history=max_history).stored
+    _, appended = store_case(session=session, case_id=demo.case_id, data=demo.case, events=demo.events,
+                             max_history=max_history)
+    return appended.stored
 
 
 def rotate_demo_key(*, session: Session) -> str:
