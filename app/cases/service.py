@@ -12,6 +12,7 @@ from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
 from app.db.session import dialect_insert
 from app.models import Case, CaseEvent
 from app.models.base import utcnow
+from app.rules.facts import CaseData, events_from
 
 # Keeps `IN (...)` lists well under every backend's bound-parameter limit.
 _LOOKUP_CHUNK = 500
@@ -159,3 +160,26 @@ def _stored_hashes(session: Session, case_id: str, event_ids: list[str]) -> dict
         )
         stored.update({event_id: digest for event_id, digest in rows})
     return stored
+
+
+def case_data(*, session: Session, case_id: str) -> CaseData:
+    """The stored case and its whole history, as the rules and the ranker read cases."""
+    case = get_case(session=session, case_id=case_id)
+    rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id))
+    return CaseData(case_id=case.case_id, case_type=case.case_type, status=case.status, opened_at=case.opened_at,
+                    attributes=case.attributes, events=events_from(rows))
+
+
+def cases_of_type(*, session: Session, case_type: str, limit: int | None = None) -> list[CaseData]:
+    """Stored cases of a type with their histories, the most recently opened first (at most `limit`)."""
+    query = select(Case).where(Case.case_type == case_type).order_by(Case.opened_at.desc(), Case.case_id)
+    cases = session.scalars(query.limit(limit) if limit else query).all()
+    events: dict[str, list[CaseEvent]] = {case.case_id: [] for case in cases}
+    ids = list(events)
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(ids[start:start + _LOOKUP_CHUNK]))
+                               .order_by(CaseEvent.case_id, CaseEvent.at, CaseEvent.id))
+        for row in rows:
+            events[row.case_id].append(row)
+    return [CaseData(case_id=c.case_id, case_type=c.case_type, status=c.status, opened_at=c.opened_at,
+                     attributes=c.attributes, events=events_from(events[c.case_id])) for c in cases]

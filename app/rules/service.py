@@ -2,12 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cases.service import get_case
+from app.cases.service import case_data
 from app.core.errors import PayloadTooLarge, field_problem
-from app.models import CaseEvent
 from app.models.base import utcnow
 from app.rules.facts import CaseData, events_from
 from app.rules.outcome import RuleOutcome
@@ -18,11 +16,8 @@ from app.rules.schemas import InlineEvaluationRequest
 def evaluate_stored(*, session: Session, registry: FolderRegistry, case_id: str,
                     as_of: datetime | None) -> RuleOutcome:
     """The outcome for a stored case and its whole history."""
-    case = get_case(session=session, case_id=case_id)
-    rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id))
-    data = CaseData(case_id=case.case_id, case_type=case.case_type, status=case.status, opened_at=case.opened_at,
-                    attributes=case.attributes, events=events_from(rows))
-    return evaluator_for(registry.active(case.case_type)).evaluate(data, as_of=as_of or utcnow())
+    data = case_data(session=session, case_id=case_id)
+    return evaluator_for(registry.active(data.case_type)).evaluate(data, as_of=as_of or utcnow())
 
 
 def evaluate_inline(*, registry: FolderRegistry, request: InlineEvaluationRequest,
