@@ -283,7 +283,13 @@ def _build_cases(codes: np.ndarray, uniques: np.ndarray, micros: np.ndarray, act
 
 def _json_column(values: pd.Series) -> list[Any]:
     """A column as plain JSON values, None where missing."""
-    return [_plain(v) for v in values.tolist()]
+    # Arrow columns convert to Python values (None for nulls) in one C call.
+    arrow = isinstance(values.dtype, pd.ArrowDtype)
+    raw = values.array.__arrow_array__().to_pylist() if arrow else values.tolist()
+    return [v if type(v) in _ALREADY_PLAIN else _plain(v) for v in raw]
+
+
+_ALREADY_PLAIN = frozenset({str, int, bool})
 
 
 def _plain(value: Any) -> Any:
