@@ -3,5 +3,7 @@
 from app.models.api_key import ApiKey
 from app.models.base import Base
 from app.models.case import Case, CaseEvent
+from app.models.ranker_model import ModelAlias, ModelVersion
+from app.models.suggestion import Suggestion
 
-__all__ = ["ApiKey", "Base", "Case", "CaseEvent"]
+__all__ = ["ApiKey", "Base", "Case", "CaseEvent", "ModelAlias", "ModelVersion", "Suggestion"]
