@@ -4,9 +4,11 @@ from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimit
-from app.api.routes import cases, evaluation, health
+from app.api.routes import cases, evaluation, health, suggestions
 from app.core.config import Settings, get_settings
 from app.db.session import get_engine, session_factory
+from app.recommend.registry import ModelCache
+from app.recommend.service import Recommender
 from app.rules.registry import FolderRegistry
 
 
@@ -21,9 +23,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.session_factory = session_factory(get_engine(settings.database_url))
     app.state.rulesets = FolderRegistry(settings.rulesets_dir)
+    app.state.recommender = Recommender(settings, app.state.rulesets, ModelCache(settings.artifacts_dir))
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(cases.router)
     app.include_router(evaluation.router)
+    app.include_router(suggestions.router)
     return app

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     max_history_events: int = Field(default=10_000, gt=0, description="most events one case may hold")
     history_page_size: int = Field(default=100, gt=0, le=1_000, description="default history page size")
     rulesets_dir: Path = Field(default=Path("rulesets"), description="folder of the active rulesets")
+    artifacts_dir: Path = Field(default=Path("artifacts"), description="folder of trained model artifacts")
+    exploration_rate: float = Field(default=0.05, ge=0, le=1, description="chance a suggestion rank explores")
+    suggestions_shown: int = Field(default=5, gt=0, le=50, description="actions a suggestion shows at most")
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, description="how long a SQLite writer waits")
 
 

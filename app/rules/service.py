@@ -23,11 +23,16 @@ def evaluate_stored(*, session: Session, registry: FolderRegistry, case_id: str,
 def evaluate_inline(*, registry: FolderRegistry, request: InlineEvaluationRequest,
                     max_history: int) -> RuleOutcome:
     """The outcome for a case sent whole in the request; nothing is stored."""
+    data = inline_case(request, max_history=max_history)
+    return evaluator_for(registry.active(data.case_type)).evaluate(data, as_of=request.as_of or utcnow())
+
+
+def inline_case(request: InlineEvaluationRequest, *, max_history: int) -> CaseData:
+    """The case a request sends whole; opened, unless it says otherwise, at its first event (or now)."""
     if len(request.events) > max_history:
         raise PayloadTooLarge(f"{len(request.events)} events; the limit is {max_history}",
                               detail=[field_problem("body.events", f"more than {max_history} events", "too_long")])
-    now = utcnow()
     case = request.case
-    data = CaseData(case_id=case.case_id, case_type=case.case_type, status=case.status,
-                    opened_at=case.opened_at or now, attributes=case.attributes, events=events_from(request.events))
-    return evaluator_for(registry.active(case.case_type)).evaluate(data, as_of=request.as_of or now)
+    opened_at = case.opened_at or (min(e.at for e in request.events) if request.events else utcnow())
+    return CaseData(case_id=case.case_id, case_type=case.case_type, status=case.status, opened_at=opened_at,
+                    attributes=case.attributes, events=events_from(request.events))

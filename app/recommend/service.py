@@ -1,0 +1,132 @@
+"""Suggestions: the rules, then the ranker, then the policy; each one stored with what replays it exactly."""
+
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.cases.service import cases_of_type
+from app.core.config import Settings
+from app.core.hashing import sha256_hex
+from app.models import Suggestion
+from app.models.base import utcnow
+from app.recommend import registry as models
+from app.recommend.baselines import NGramBackoff
+from app.recommend.catalog import catalog_for
+from app.recommend.features import FeatureBuilder
+from app.recommend.policy import PolicySettings, Reason, choose
+from app.recommend.ranker import Explanation, TrainedRanker
+from app.recommend.schemas import SuggestionOut
+from app.rules.facts import CaseData
+from app.rules.outcome import RuleOutcome
+from app.rules.registry import FolderRegistry, evaluator_for
+
+BASELINE_CASES = 5_000  # the most recent stored cases the fallback n-gram learns from
+BASELINE_REFRESH_S = 600.0
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The ranker that scores a case type right now, and how the response should describe it."""
+
+    model: TrainedRanker | None
+    version: str | None
+    name: str
+    note: str | None
+
+
+@dataclass
+class Recommender:
+    """What serving keeps between requests: the rulesets, verified models, fallback baselines."""
+
+    settings: Settings
+    rulesets: FolderRegistry
+    models: models.ModelCache
+    _baselines: dict[str, tuple[float, Ranking]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ranking(self, *, session: Session, case_type: str) -> Ranking:
+        """The champion model of the case type, or the n-gram baseline over its stored history."""
+        champion = models.aliased(session=session, case_type=case_type, alias="champion")
+        if champion is not None:
+            loaded = self.models.load(champion)
+            return Ranking(loaded.estimator, loaded.version, "model", None)
+        with self._lock:
+            cached = self._baselines.get(case_type)
+        if cached and time.monotonic() - cached[0] < BASELINE_REFRESH_S:
+            return cached[1]
+        ranking = _baseline(session=session, case_type=case_type)
+        with self._lock:
+            self._baselines[case_type] = (time.monotonic(), ranking)
+        return ranking
+
+
+def _baseline(*, session: Session, case_type: str) -> Ranking:
+    cases = [case for case in cases_of_type(session=session, case_type=case_type, limit=BASELINE_CASES)
+             if len(case.events) > 1]
+    if not cases:
+        return Ranking(None, None, "none", f"no trained model and no history for {case_type!r} yet: actions are "
+                                           "in catalog order")
+    features = FeatureBuilder(event_attributes=False).fit(cases)
+    examples = features.examples(cases)
+    estimator = NGramBackoff().fit(examples.X, examples.y)
+    return Ranking(TrainedRanker(features, estimator), None, "baseline:ngram",
+                   f"no trained model for {case_type!r} yet: ranked by the n-gram baseline over "
+                   f"{len(cases):,} stored cases")
+
+
+def suggest(*, session: Session, recommender: Recommender, case: CaseData, case_id: str | None,
+            as_of: datetime | None, requested_by: str) -> dict[str, Any]:
+    """Rank the next actions for `case`, store the suggestion, and return it as sent (JSON-ready)."""
+    as_of = as_of or utcnow()
+    ruleset = recommender.rulesets.active(case.case_type)
+    outcome = evaluator_for(ruleset).evaluate(case, as_of=as_of)
+    catalog = catalog_for(case.case_type, ruleset, seen=(event.type for event in case.events))
+    ranking = recommender.ranking(session=session, case_type=case.case_type)
+    scores, explanations = _scores(ranking.model, case, as_of=as_of, outcome=outcome)
+    suggestion_id = str(uuid.uuid4())
+    settings = recommender.settings
+    shown = choose(catalog=catalog.labels, scores=scores, explanations=explanations, outcome=outcome,
+                   settings=PolicySettings(exploration=settings.exploration_rate, shown=settings.suggestions_shown),
+                   rng=random.Random(uuid.UUID(suggestion_id).int))
+    response = SuggestionOut(
+        suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of, ruleset=ruleset.name,
+        ruleset_version=ruleset.version, model_version=ranking.version, ranker=ranking.name, note=ranking.note,
+        actions=[{**vars(item), "reasons": [vars(r) for r in item.reasons], "blocked_by": list(item.blocked_by)}
+                 for item in shown],
+        flags=outcome.flags, checkpoints=outcome.checkpoints,
+    ).model_dump(mode="json")
+    snapshot = snapshot_of(case)
+    session.add(Suggestion(suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of,
+                           ruleset_version=ruleset.version, model_version=ranking.version,
+                           inputs_hash=sha256_hex(snapshot), case_snapshot=snapshot, response=response,
+                           created_at=utcnow(), requested_by=requested_by))
+    session.flush()
+    return response
+
+
+def _scores(model: TrainedRanker | None, case: CaseData, *, as_of: datetime,
+            outcome: RuleOutcome) -> tuple[dict[str, float], dict[str, list[Reason]]]:
+    """The ranker's probabilities (none without a ranker or a history) and the reasons for the likeliest action."""
+    if model is None or not case.events:
+        return {}, {}
+    scores, explanation = model.score(case, as_of=as_of, outcome=outcome)
+    return scores, ({explanation.action: _reasons(explanation)} if explanation else {})
+
+
+def _reasons(explanation: Explanation) -> list[Reason]:
+    return [Reason("feature", f"{r.feature} is {r.value} (typically {r.baseline})", feature=r.feature,
+                   weight=round(r.contribution, 4)) for r in explanation.reasons]
+
+
+def snapshot_of(case: CaseData) -> dict[str, Any]:
+    """The case as evaluated, as plain JSON: what a replay evaluates again."""
+    return {"case_id": case.case_id, "case_type": case.case_type, "status": case.status,
+            "opened_at": case.opened_at.isoformat(), "attributes": dict(case.attributes),
+            "events": [{"event_id": e.event_id, "type": e.type, "at": e.at.isoformat(), "actor": e.actor,
+                        "attributes": dict(e.attributes)} for e in case.events]}
