@@ -18,8 +18,12 @@ class Suggestion(Base):
     case_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     case_type: Mapped[str] = mapped_column(String(TYPE_LENGTH))
     as_of: Mapped[datetime] = mapped_column(UTCDateTime)
-    ruleset_version: Mapped[str] = mapped_column(String(64))
+    # Null when no ruleset governs the case type.
+    ruleset: Mapped[str | None] = mapped_column(String(TYPE_LENGTH))
+    ruleset_version: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(64))
+    # The policy's settings and every action's score: with the suggestion id (the seed) they replay the choice.
+    policy: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     # sha256 of the canonical JSON of the case snapshot: the inputs, fingerprinted.
     inputs_hash: Mapped[str] = mapped_column(String(64))
     case_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONDocument)

@@ -148,6 +148,9 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.categorical_features_ = self._categoricals(X)
         self.numeric_features_ = [c for c in X.columns if c not in set(self.categorical_features_)]
+        # A column with one value in training cannot split a tree; leaving it out saves fit time (rule columns of
+        # actions no rule mentions are constant, and there are many).
+        self.constant_features_ = [c for c in X.columns if X[c].nunique(dropna=False) <= 1]
         self.ngram_ = NGramBackoff(order=self._order(X)).fit(X, y)
         self.baseline_ = self._baseline(X)
 
@@ -224,15 +227,17 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
         history = list(HISTORY_COLUMNS[:order])
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
                                  encoded_missing_value=np.nan, max_categories=self.max_categories)
-        transformers = [("categorical", encoder, self.categorical_features_)]
+        constant = set(self.constant_features_)
+        categorical = [c for c in self.categorical_features_ if c not in constant]
+        transformers = [("categorical", encoder, categorical)]
         if order:
             transformers.append(("ngram", NGramFeatures(order=order), history))
-        transformers.append(("numeric", "passthrough", self.numeric_features_))
+        transformers.append(("numeric", "passthrough", [c for c in self.numeric_features_ if c not in constant]))
         columns = ColumnTransformer(transformers, verbose_feature_names_out=False)
         classifier = HistGradientBoostingClassifier(
             learning_rate=self.learning_rate, max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization, early_stopping=False,
-            categorical_features=list(range(len(self.categorical_features_))), random_state=self.random_state,
+            categorical_features=list(range(len(categorical))), random_state=self.random_state,
         )
         return Pipeline([("features", columns), ("classifier", classifier)])
 

@@ -41,8 +41,8 @@ class SuggestionOut(BaseModel):
     case_id: str | None
     case_type: str
     as_of: datetime
-    ruleset: str
-    ruleset_version: str
+    ruleset: str | None = Field(description="null when no ruleset governs the case type")
+    ruleset_version: str | None
     model_version: str | None = Field(description="null when no trained model ranked the actions")
     ranker: str = Field(description="`model`, or the baseline used when the case type has no model yet")
     note: str | None

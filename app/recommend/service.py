@@ -39,6 +39,11 @@ class Ranking:
     name: str
     note: str | None
 
+    @property
+    def actions(self) -> list[str]:
+        """The actions the ranker learnt from history: the catalog of a case type no ruleset declares one for."""
+        return [] if self.model is None else [str(action) for action in self.model.estimator.classes_]
+
 
 @dataclass
 class Recommender:
@@ -84,30 +89,38 @@ def suggest(*, session: Session, recommender: Recommender, case: CaseData, case_
             as_of: datetime | None, requested_by: str) -> dict[str, Any]:
     """Rank the next actions for `case`, store the suggestion, and return it as sent (JSON-ready)."""
     as_of = as_of or utcnow()
-    ruleset = recommender.rulesets.active(case.case_type)
-    outcome = evaluator_for(ruleset).evaluate(case, as_of=as_of)
-    catalog = catalog_for(case.case_type, ruleset, seen=(event.type for event in case.events))
+    ruleset = recommender.rulesets.find(case.case_type)
+    outcome = (evaluator_for(ruleset).evaluate(case, as_of=as_of) if ruleset is not None
+               else RuleOutcome.ungoverned(case.case_id, as_of))
     ranking = recommender.ranking(session=session, case_type=case.case_type)
+    catalog = catalog_for(case.case_type, ruleset, seen=[*ranking.actions, *(event.type for event in case.events)])
     scores, explanations = _scores(ranking.model, case, as_of=as_of, outcome=outcome)
     suggestion_id = str(uuid.uuid4())
-    settings = recommender.settings
+    settings = PolicySettings(exploration=recommender.settings.exploration_rate,
+                              shown=recommender.settings.suggestions_shown)
     shown = choose(catalog=catalog.labels, scores=scores, explanations=explanations, outcome=outcome,
-                   settings=PolicySettings(exploration=settings.exploration_rate, shown=settings.suggestions_shown),
-                   rng=random.Random(uuid.UUID(suggestion_id).int))
+                   settings=settings, rng=policy_rng(suggestion_id))
     response = SuggestionOut(
-        suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of, ruleset=ruleset.name,
-        ruleset_version=ruleset.version, model_version=ranking.version, ranker=ranking.name, note=ranking.note,
+        suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of,
+        ruleset=ruleset.name if ruleset else None, ruleset_version=ruleset.version if ruleset else None,
+        model_version=ranking.version, ranker=ranking.name, note=ranking.note,
         actions=[{**vars(item), "reasons": [vars(r) for r in item.reasons], "blocked_by": list(item.blocked_by)}
                  for item in shown],
         flags=outcome.flags, checkpoints=outcome.checkpoints,
     ).model_dump(mode="json")
     snapshot = snapshot_of(case)
-    session.add(Suggestion(suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of,
-                           ruleset_version=ruleset.version, model_version=ranking.version,
-                           inputs_hash=sha256_hex(snapshot), case_snapshot=snapshot, response=response,
-                           created_at=utcnow(), requested_by=requested_by))
+    session.add(Suggestion(
+        suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of,
+        ruleset=ruleset.name if ruleset else None, ruleset_version=ruleset.version if ruleset else None,
+        model_version=ranking.version, policy={**vars(settings), "scores": scores}, inputs_hash=sha256_hex(snapshot),
+        case_snapshot=snapshot, response=response, created_at=utcnow(), requested_by=requested_by))
     session.flush()
     return response
+
+
+def policy_rng(suggestion_id: str) -> random.Random:
+    """The policy's random draws for one suggestion: seeded by its id, so replaying it draws the same."""
+    return random.Random(uuid.UUID(suggestion_id).int)
 
 
 def _scores(model: TrainedRanker | None, case: CaseData, *, as_of: datetime,

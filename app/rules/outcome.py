@@ -97,6 +97,11 @@ class RuleOutcome:
     derived_facts: list[DerivedFactOut]
     trace: list[Firing]
 
+    @classmethod
+    def ungoverned(cls, case_id: str, as_of: datetime) -> "RuleOutcome":
+        """The outcome for a case type no ruleset governs: nothing flagged, required, forbidden or blocked."""
+        return cls("", "", case_id, as_of, [], [], [], [], [], {}, [], [], [])
+
     def to_dict(self) -> dict[str, Any]:
         """The outcome as plain data (what the API returns, before JSON)."""
         return asdict(self)

@@ -65,11 +65,15 @@ class FolderRegistry:
 
     def active(self, case_type: str) -> Ruleset:
         """The ruleset governing `case_type`; NotFound when none does."""
-        rulesets = self._current()
-        if case_type not in rulesets:
+        ruleset = self.find(case_type)
+        if ruleset is None:
             raise NotFound(f"no active ruleset for case type {case_type!r}",
                            detail=[field_problem("case_type", f"no ruleset governs {case_type!r}", "not_found")])
-        return rulesets[case_type]
+        return ruleset
+
+    def find(self, case_type: str) -> Ruleset | None:
+        """The ruleset governing `case_type`, or None when none does."""
+        return self._current().get(case_type)
 
     def case_types(self) -> list[str]:
         """The case types with an active ruleset; raises RulesetUnavailable when the folder does not validate."""

@@ -4,8 +4,13 @@ import pytest
 from sqlalchemy import select
 
 from app.auth.roles import Role
+from app.cases.service import case_data
 from app.core.config import Settings
 from app.models import Suggestion
+from app.recommend.catalog import catalog_for
+from app.recommend.policy import PolicySettings, choose
+from app.recommend.service import policy_rng
+from app.rules.registry import FolderRegistry, evaluator_for
 from tests.factories import case_body, event_body
 from tests.rules.fixtures import CLAIMS
 
@@ -86,3 +91,32 @@ def test_suggestions_need_a_client_or_admin(client, auth, history):
 
 def test_unknown_case_is_404(client, headers):
     assert client.post("/v1/cases/NOPE/suggestions", headers=headers).status_code == 404
+
+
+def test_a_case_type_without_a_ruleset_is_ranked_from_its_history(client, headers, session):
+    for n in range(6):
+        client.put(f"/v1/cases/T-{n}", json=case_body(case_type="ticket"), headers=headers)
+        client.post(f"/v1/cases/T-{n}/events", json=[event_body(i, type=kind) for i, kind in
+                                                   enumerate(["open", "assign", "resolve", "close"])], headers=headers)
+    client.put("/v1/cases/T-new", json=case_body(case_type="ticket"), headers=headers)
+    client.post("/v1/cases/T-new/events", json=[event_body(0, type="open")], headers=headers)
+    response = client.post("/v1/cases/T-new/suggestions", headers=headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["ruleset"], body["ruleset_version"], body["ranker"]) == (None, None, "baseline:ngram")
+    # The catalog is what history holds, and history says a ticket is assigned after it is opened.
+    assert body["actions"][0]["action"] == "assign"
+    assert {a["action"] for a in body["actions"]} == {"assign", "resolve", "close", "open"}
+
+
+def test_the_stored_policy_and_scores_replay_the_shown_actions(client, headers, history, session):
+    body = client.post("/v1/cases/H-3/suggestions", json={"as_of": "2025-03-05T00:00:00Z"}, headers=headers).json()
+    stored = session.get(Suggestion, body["suggestion_id"])
+    ruleset = FolderRegistry(client.app.state.settings.rulesets_dir).active("claim")
+    outcome = evaluator_for(ruleset).evaluate(case_data(session=session, case_id="H-3"), as_of=stored.as_of)
+    replayed = choose(catalog=catalog_for("claim", ruleset).labels, scores=stored.policy["scores"], explanations={},
+                      outcome=outcome,
+                      settings=PolicySettings(stored.policy["exploration"], stored.policy["shown"]),
+                      rng=policy_rng(stored.suggestion_id))
+    assert [(a.action, a.status, a.rank, a.propensity) for a in replayed] == \
+        [(a["action"], a["status"], a["rank"], a["propensity"]) for a in body["actions"]]
