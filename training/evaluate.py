@@ -8,7 +8,7 @@ report.md, report.html and the plots.
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,14 @@ from sklearn.base import clone
 
 from app.eventlogs import ColumnMapping
 from app.recommend.baselines import MostFrequentNextAction, NGramBackoff
-from app.recommend.features import FeatureBuilder
-from app.recommend.ranker import NextActionRanker
+from app.recommend.features import FeatureBuilder, OutcomeFor
+from app.recommend.ranker import NextActionRanker, TrainedRanker
 from app.rules.facts import CaseData
 from training.dataset import Dataset, Protocol, build_dataset, split_cases
 from training.logs import read_log, spec_for
 from training.metrics import Scores, confusion, paired_bootstrap, per_action, ranks, reliability, score
 from training.progress import steps
+from training.train import training_metadata
 
 RANKER = "ranker"
 NGRAM = "ngram"
@@ -57,6 +58,8 @@ class Report:
     ranker_params: dict[str, Any] = field(default_factory=dict)
     versus_ngram: dict[str, dict[str, float]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    # The ranker as fitted on the training part, with what a registry records of it; not part of the report.
+    fitted: tuple[TrainedRanker, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def beats_ngram(self) -> dict[str, bool]:
@@ -65,7 +68,7 @@ class Report:
         return {"top1": ranker.top1 > ngram.top1, "top3": ranker.top3 > ngram.top3}
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "fitted"}
         data["beats_ngram"] = self.beats_ngram
         return data
 
@@ -81,6 +84,25 @@ class Report:
             lines.append(f"| {result.name} | {s.top1:.4f} | {s.top3:.4f} | {s.mrr:.4f} | {log_loss} | "
                          f"{result.fit_seconds:.1f} | {result.predict_seconds:.2f} |")
         return "\n".join(lines)
+
+
+def summary_table(reports: Sequence[Report]) -> str:
+    """One Markdown table: every report, every model, with the published reference figures beside the ranker."""
+    lines = ["| log | protocol | model | top-1 | top-3 | MRR | log loss | fit s | reference |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for report in reports:
+        reference = ", ".join(f"{k} {v}" for k, v in report.reference.items())
+        for name, result in report.results.items():
+            s = result.scores
+            log_loss = "n/a" if s.log_loss is None else f"{s.log_loss:.3f}"
+            lines.append(f"| {report.log} | {report.protocol} | {name} | {s.top1:.4f} | {s.top3:.4f} | {s.mrr:.4f} "
+                         f"| {log_loss} | {result.fit_seconds:.1f} | {reference if name == RANKER else ''} |")
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    return asdict(value) if hasattr(value, "__dataclass_fields__") else (
+        {k: _plain(v) for k, v in value.items()} if isinstance(value, dict) else value)
 
 
 def default_models(ranker: NextActionRanker | None = None) -> dict[str, Callable[[], Any]]:
@@ -109,12 +131,14 @@ def evaluate_log(path: str | Path, *, protocol: Protocol | None = None, mapping:
 
 def evaluate_cases(cases: Sequence[CaseData], *, name: str, protocol: Protocol = "temporal",
                    ranker: NextActionRanker | None = None, builder: FeatureBuilder | None = None,
-                   report_dir: str | Path | None = None, progress: bool = True,
+                   outcome_for: OutcomeFor | None = None, report_dir: str | Path | None = None, progress: bool = True,
                    import_report: dict[str, Any] | None = None, reference: dict[str, float] | None = None) -> Report:
-    """Split `cases` by `protocol`, fit the ranker and the baselines on the training part, score the test part."""
+    """Split `cases` by `protocol`, fit the ranker and the baselines on the training part, score the test part.
+
+    `builder` and `outcome_for` give the rule outcome features of a governed case type."""
     with steps(progress) as step:
         with step("splitting and building examples"):
-            dataset = build_dataset(split_cases(cases, protocol), builder=builder)
+            dataset = build_dataset(split_cases(cases, protocol), builder=builder, outcome_for=outcome_for)
         if not len(dataset.train) or not len(dataset.test):
             raise ValueError(f"{name}: {len(dataset.train)} training and {len(dataset.test)} test examples; "
                              "need both")
@@ -148,6 +172,8 @@ def evaluate_cases(cases: Sequence[CaseData], *, name: str, protocol: Protocol =
         import_report=import_report, explain_ms_per_row=explain_ms,
         ranker_params={k: v for k, v in fitted[RANKER].get_params().items() if not callable(v)},
         versus_ngram=versus,
+        fitted=(TrainedRanker(dataset.builder, fitted[RANKER]),
+                training_metadata(dataset.train, fitted[RANKER], results[RANKER].fit_seconds)),
     )
     if report_dir is not None:
         from training.report import write_report

@@ -89,17 +89,24 @@ class NGramBackoff(_FrameClassifier):
             index = table.index if isinstance(table.index, pd.MultiIndex) else pd.MultiIndex.from_arrays([table.index])
             self.contexts_.append(index)
             self.counts_.append(table.to_numpy(dtype=float))
+        self.lookups_ = [{tuple(key): row for row, key in enumerate(index)} for index in self.contexts_]
         self.n_features_in_ = X.shape[1]
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """A full distribution over `classes_` per row (every class has some probability)."""
         check_is_fitted(self)
-        proba = np.tile(self.unigram_, (len(X), 1))
+        return self.proba_of([tuple(row) for row in self._keys(X, self.order).to_numpy(dtype=object)])
+
+    def proba_of(self, histories: Sequence[tuple[str, ...]]) -> np.ndarray:
+        """`predict_proba` for histories given directly: per row, the `order` last actions (oldest first, PAD
+        where the case is shorter). Plain tuples and dicts, because pandas lookups cost milliseconds a row."""
+        check_is_fitted(self)
+        proba = np.tile(self.unigram_, (len(histories), 1))
         for n in range(1, self.order + 1):
-            keys = self._keys(X, n)
-            rows = self.contexts_[n - 1].get_indexer(pd.MultiIndex.from_frame(keys)) if len(X) else np.zeros(0, int)
-            rows[~self._usable(keys)] = -1
+            lookup = self.lookups_[n - 1]
+            rows = np.array([-1 if not self.anchor_start and PAD in key else lookup.get(key, -1)
+                             for key in (history[self.order - n:] for history in histories)], dtype=np.intp)
             known = rows >= 0
             if known.any():
                 counts = self.counts_[n - 1][rows[known]]
@@ -108,6 +115,7 @@ class NGramBackoff(_FrameClassifier):
         return proba
 
     def _keys(self, X: pd.DataFrame, n: int) -> pd.DataFrame:
+        """The columns of the `n` last actions, oldest first."""
         columns = [f"last_{j}" for j in range(n, 0, -1)]
         missing = [c for c in columns if c not in X.columns]
         if missing:

@@ -210,7 +210,7 @@ class FeatureBuilder:
         if outcomes is not None and self.rule_columns_:
             rules = np.vstack([self._outcome_vector(o) for o in outcomes])
         columns.update(zip(self.rule_columns_, rules.T, strict=True))
-        return pd.DataFrame(columns)[self.feature_names_]
+        return pd.DataFrame({name: columns[name] for name in self.feature_names_}, copy=False)
 
     def _outcome_vector(self, outcome: RuleOutcome | None) -> np.ndarray:
         vector = np.zeros(len(self.rule_columns_))

@@ -18,8 +18,10 @@ contiguous, as FeatureBuilder.examples emits them), so no case sits on both side
 """
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -31,15 +33,17 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from app.recommend.baselines import NGramBackoff
+from app.recommend.compiled import compile_pipeline
 from app.recommend.features import FeatureBuilder
 from app.rules.facts import CaseData, EventData
 from app.rules.outcome import RuleOutcome
 
 HISTORY_COLUMNS = ("last_1", "last_2", "last_3")
 EXPLAIN_SAMPLE = 200  # training rows used to pick the features worth trying in explanations
+SERVING_CHECK_ROWS = 200  # training rows on which the compiled serving path must match scikit-learn
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
                  max_iter: int = 100, max_leaf_nodes: int = 31, min_samples_leaf: int = 50,
                  l2_regularization: float = 1.0, max_categories: int = 250, ngram_order: int = 3,
                  min_class_count: int = 10, calibration: str | None = "temperature", cv: int = 3,
-                 max_explained_features: int = 12, random_state: int = 0, n_threads: int | None = None) -> None:
+                 max_explained_features: int = 8, random_state: int = 0, n_threads: int | None = None) -> None:
         self.categorical_features = categorical_features
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -139,7 +143,7 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(X)} rows and y {len(y)}: need the same, and at least one")
         if self.calibration not in ("temperature", None):
             raise ValueError(f"calibration must be 'temperature' or None, got {self.calibration!r}")
-        with threadpool_limits(limits=self.n_threads):
+        with _threads(self.n_threads):
             return self._fit(X.reset_index(drop=True), y, None if groups is None else np.asarray(groups))
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray | None) -> "NextActionRanker":
@@ -164,6 +168,7 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
             # Nothing to learn beyond the lookup table: it ranks every class.
             self.rare_classes_ = self.classes_.copy()
             self.model_ = None
+            self.serving_ = None
             self.calibrated_ = False
             self.explained_features_ = list(self.feature_names_in_)
             return self
@@ -176,6 +181,7 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
             self.model_ = CalibratedClassifierCV(pipeline, method="temperature", cv=splits, ensemble=False)
             self.model_.fit(X_common, y_common)
             self.calibrated_ = True
+        self.serving_ = compile_pipeline(self.model_, X_common.iloc[_spread(len(X_common), SERVING_CHECK_ROWS)])
         self.explained_features_ = self._explained_features(X)
         return self
 
@@ -247,8 +253,11 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
         """Calibrated probabilities over `classes_`; each row sums to 1."""
         check_is_fitted(self)
         X = self._frame(X)
-        with threadpool_limits(limits=self.n_threads):
-            return self._proba(X, self.ngram_.predict_proba(X))
+        if self.serving_ is not None:
+            return self._proba_of_values(X.to_numpy(dtype=object))
+        with _threads(self.n_threads):
+            table = self.ngram_.predict_proba(X)
+            return self._combine(table, self.model_.predict_proba(X) if self.model_ is not None and len(X) else None)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """The most probable action per row (ties to the first in `classes_`)."""
@@ -257,32 +266,49 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(X, pd.DataFrame):
             raise TypeError("NextActionRanker expects the pandas feature frame of app.recommend.features")
+        if list(X.columns) == list(self.feature_names_in_) and isinstance(X.index, pd.RangeIndex) \
+                and X.index.start == 0 and X.index.step == 1:
+            return X  # the builder's own frame: selecting 100+ columns again would cost a millisecond
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             raise ValueError(f"X lacks the features the ranker was fitted on: {missing[:5]}")
         return X[list(self.feature_names_in_)].reset_index(drop=True)
 
-    def _proba(self, X: pd.DataFrame, table: np.ndarray) -> np.ndarray:
+    def _proba_of_values(self, values: np.ndarray) -> np.ndarray:
+        """`predict_proba` for rows of the feature frame given as an object array (columns `feature_names_in_`)."""
+        if self.serving_ is None:
+            frame = pd.DataFrame(values, columns=list(self.feature_names_in_))
+            for column in self.numeric_features_:
+                frame[column] = pd.to_numeric(frame[column], errors="coerce")
+            return self.predict_proba(frame)
+        table = self.ngram_.proba_of(self.serving_.histories(values, self.ngram_.order))
+        return self._combine(table, self.serving_.predict_values(values) if len(values) else None)
+
+    def _combine(self, table: np.ndarray, model_proba: np.ndarray | None) -> np.ndarray:
         """The model's distribution over its classes, the lookup table's over the rare ones, as one distribution."""
-        proba = np.zeros((len(X), len(self.classes_)))
+        proba = np.zeros((len(table), len(self.classes_)))
         position = {c: i for i, c in enumerate(self.classes_)}
         rare = [position[c] for c in self.rare_classes_]
-        if self.model_ is None:
-            proba[:, rare] = table[:, rare]
-            return proba / proba.sum(axis=1, keepdims=True)
-        rare_mass = table[:, rare].sum(axis=1) if rare else np.zeros(len(X))
         proba[:, rare] = table[:, rare]
-        model_proba = self.model_.predict_proba(X) if len(X) else np.zeros((0, len(self.model_classes_)))
-        columns = [position[c] for c in self.model_.classes_]
-        proba[:, columns] = (1.0 - rare_mass)[:, None] * model_proba
-        return proba / proba.sum(axis=1, keepdims=True)
+        if self.model_ is not None:
+            rare_mass = table[:, rare].sum(axis=1) if rare else np.zeros(len(table))
+            columns = [position[c] for c in self.model_.classes_]
+            if model_proba is not None:
+                proba[:, columns] = (1.0 - rare_mass)[:, None] * model_proba
+        return proba / proba.sum(axis=1, keepdims=True) if len(table) else proba
 
     # -- reasons ------------------------------------------------------------------------------------------------
 
     def explain(self, X: pd.DataFrame, top: int = 3) -> list[Explanation]:
-        """Per row: the most probable action and the `top` features that raise its probability most, measured by
-        setting each feature to its training baseline (median or most frequent value), all rows in one batch.
-        Only the `explained_features_` (the ones that move predictions most on training rows) are tried."""
+        """Per row: the most probable action and the `top` features that raise its probability most (see
+        `predict_proba_explained`)."""
+        return self.predict_proba_explained(X, top)[1]
+
+    def predict_proba_explained(self, X: pd.DataFrame, top: int = 3) -> tuple[np.ndarray, list[Explanation]]:
+        """`predict_proba`, and per row the most probable action and the `top` features that raise its probability
+        most, measured by setting each feature to its training baseline (median or most frequent value), all rows
+        in one batch. Only the `explained_features_` (the ones that move predictions most on training rows) are
+        tried."""
         check_is_fitted(self)
         X = self._frame(X)
         proba, best, rows, columns, drops = self._drops(X, self.explained_features_)
@@ -299,26 +325,25 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
                 reasons.append(FeatureReason(column, _plain(X.at[row, column]), _plain(self.baseline_[column]),
                                              float(drops[span][i])))
             explanations.append(Explanation(str(self.classes_[best[row]]), float(proba[row, best[row]]), reasons))
-        return explanations
+        return proba, explanations
 
     def _drops(self, X: pd.DataFrame, candidates: Sequence[str]) -> tuple[np.ndarray, ...]:
         """Probabilities, the best class per row, and per (row, feature differing from its baseline) the drop in the
         best class's log-probability when that feature is set to its baseline; rows ascending."""
-        proba = self.predict_proba(X)
-        best = np.argmax(proba, axis=1)
+        values = X.to_numpy(dtype=object)
         names = list(X.columns)
         index = [names.index(c) for c in candidates]
-        values = X.to_numpy(dtype=object)
         baseline = np.array([self.baseline_[c] for c in candidates], dtype=object)
         differs = np.array([[not _same(v, b) for v, b in zip(row[index], baseline, strict=True)] for row in values],
                            dtype=bool).reshape(len(X), len(index))
         rows, which = np.nonzero(differs)  # row-major: each row's variants are contiguous
         variants = values[rows].copy()
         variants[np.arange(len(rows)), np.asarray(index, dtype=np.int64)[which]] = baseline[which]
-        frame = pd.DataFrame(variants, columns=names)
-        for column in self.numeric_features_:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-        changed = self.predict_proba(frame) if len(frame) else np.zeros((0, len(self.classes_)))
+        # The rows and their variants in one prediction: one pass through the trees instead of two.
+        both = (self._proba_of_values(np.concatenate([values, variants])) if len(X)
+                else np.zeros((0, len(self.classes_))))
+        proba, changed = both[:len(X)], both[len(X):]
+        best = np.argmax(proba, axis=1)
         kept = changed[np.arange(len(rows)), best[rows]]
         drops = np.log(proba[rows, best[rows]]) - np.log(np.maximum(kept, 1e-12))
         return proba, best, rows, np.asarray(candidates, dtype=object)[which], drops
@@ -328,7 +353,7 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
         columns = list(self.feature_names_in_)
         if self.model_ is None or len(columns) <= self.max_explained_features:
             return columns
-        sample = X.iloc[np.linspace(0, len(X) - 1, min(len(X), EXPLAIN_SAMPLE)).astype(int)].reset_index(drop=True)
+        sample = X.iloc[_spread(len(X), EXPLAIN_SAMPLE)].reset_index(drop=True)
         _, _, _, which, drops = self._drops(sample, columns)
         effect = pd.Series(np.abs(drops), index=which).groupby(level=0).sum().reindex(columns, fill_value=0.0)
         ranked = effect.sort_values(ascending=False, kind="stable")
@@ -340,6 +365,22 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         return tags
+
+
+@cache
+def _controller() -> ThreadpoolController:
+    # Finding the thread pools reads /proc/self/maps: 3 ms, too slow to repeat for every prediction.
+    return ThreadpoolController()
+
+
+def _threads(limit: int | None) -> AbstractContextManager:
+    """Cap the OpenMP/BLAS threads while fitting or predicting; no cap when `limit` is None."""
+    return nullcontext() if limit is None else _controller().limit(limits=limit)
+
+
+def _spread(n: int, count: int) -> np.ndarray:
+    """At most `count` row positions spread evenly over `n` rows."""
+    return np.linspace(0, n - 1, min(n, count)).astype(int)
 
 
 def _same(value: object, baseline: object) -> bool:
@@ -366,10 +407,12 @@ class TrainedRanker:
               outcome: RuleOutcome | None = None, top: int = 3) -> tuple[dict[str, float], Explanation | None]:
         """Every known action's probability of coming next, and the features behind the most probable one."""
         row = self.builder.row(case, events, as_of=as_of, outcome=outcome)
-        proba = self.estimator.predict_proba(row)[0]
-        explain = getattr(self.estimator, "explain", None)
-        explanation = explain(row, top=top)[0] if explain else None
-        return {str(action): float(p) for action, p in zip(self.estimator.classes_, proba, strict=True)}, explanation
+        if top and hasattr(self.estimator, "predict_proba_explained"):
+            proba, explanations = self.estimator.predict_proba_explained(row, top=top)
+            explanation = explanations[0]
+        else:
+            proba, explanation = self.estimator.predict_proba(row), None
+        return {str(action): float(p) for action, p in zip(self.estimator.classes_, proba[0], strict=True)}, explanation
 
     def rank(self, case: CaseData, events: Sequence[EventData] | None = None, *, as_of: datetime | None = None,
              outcome: RuleOutcome | None = None) -> list[tuple[str, float]]:

@@ -18,10 +18,11 @@ import sklearn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.errors import CasewiseError, NotFound, field_problem
+from app.core.errors import CasewiseError, InvalidInput, NotFound, field_problem
 from app.core.hashing import canonical_json
 from app.models import ModelAlias, ModelVersion
 from app.models.base import utcnow
+from app.models.ranker_model import ALIASES
 
 ARTIFACT = "model.joblib"
 METADATA = "metadata.json"
@@ -74,6 +75,9 @@ def register(*, session: Session, artifacts: Path, case_type: str, estimator: An
 
 def set_alias(*, session: Session, case_type: str, alias: str, version: str) -> ModelAlias:
     """Point the case type's alias at a registered version."""
+    if alias not in ALIASES:
+        raise InvalidInput(f"unknown alias {alias!r}",
+                           detail=[field_problem("alias", f"must be one of {', '.join(ALIASES)}", "invalid")])
     row = get_version(session=session, case_type=case_type, version=version)
     entry = session.get(ModelAlias, (case_type, alias))
     if entry is None:

@@ -74,16 +74,24 @@ class Evaluator:
 
     def evaluate(self, case: CaseData, *, as_of: datetime) -> RuleOutcome:
         """The outcome of the ruleset for `case` as of `as_of`; raises RuleConsequenceError or EngineError."""
+        return self.evaluate_facts(self.facts(case, as_of=as_of), case_id=case.case_id, as_of=as_of)
+
+    def facts(self, case: CaseData, *, as_of: datetime) -> list[Fact]:
+        """The facts the ruleset sees of `case` as of `as_of`."""
         ruleset = self.plan.ruleset
-        facts = build_facts(case, case_attributes=ruleset.case_attributes,
-                            event_attributes=ruleset.event_attributes, as_of=as_of)
+        return build_facts(case, case_attributes=ruleset.case_attributes, event_attributes=ruleset.event_attributes,
+                           as_of=as_of)
+
+    def evaluate_facts(self, facts: list[Fact], *, case_id: str, as_of: datetime) -> RuleOutcome:
+        """The outcome of the ruleset for the facts of one case (from `facts`)."""
+        ruleset = self.plan.ruleset
         builder = OutcomeBuilder(self.schema, ruleset.version)
         for level in range(self.plan.levels):
             answers = self.engine.answer(level, facts + builder.derived_facts)
             for rule_plan in self.plan.rules:
                 if rule_plan.level == level:
                     builder.fire_rule(matches_of(rule_plan, answers), satisfied_of(rule_plan, answers))
-        return builder.outcome(ruleset.name, case.case_id, as_of.astimezone(UTC))
+        return builder.outcome(ruleset.name, case_id, as_of.astimezone(UTC))
 
 
 class _Extensions:

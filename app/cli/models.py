@@ -1,0 +1,136 @@
+"""`casewise train`, `casewise evaluate` and `casewise models`: the data scientist's commands."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from app.cli.console import err, out
+from app.core.config import get_settings
+from app.db.session import session_scope
+from app.models import ModelAlias, ModelVersion
+from app.recommend import registry
+
+app = typer.Typer(help="The model registry: list versions, move the champion and challenger aliases.",
+                  no_args_is_help=True)
+
+Threads = Annotated[int | None, typer.Option(min=1, help="CPU threads for fitting (default: all)")]
+
+
+def train(
+    case_type: Annotated[str, typer.Option(help="the case type whose stored cases train the model")],
+    max_cases: Annotated[int | None, typer.Option(min=2, help="train on the most recently opened N cases")] = None,
+    evaluate: Annotated[bool, typer.Option(help="report the ranker beside the baselines on the temporal split")] = True,
+    refit: Annotated[bool, typer.Option(help="after evaluating, fit again on every case; otherwise register the "
+                                             "evaluated model, fitted on the training part")] = True,
+    champion: Annotated[bool, typer.Option("--champion", help="make the new version champion at once")] = False,
+    if_no_model: Annotated[bool, typer.Option("--if-no-model", help="do nothing when the case type has a "
+                                                                    "champion")] = False,
+    threads: Threads = None,
+) -> None:
+    """Train the next-action ranker of a case type from its stored cases and register it (as challenger; as
+    champion too when there is none)."""
+    from training.pipeline import train_case_type  # training pulls in the plotting stack: only when training
+
+    settings = get_settings()
+    with session_scope() as session:
+        if if_no_model and registry.aliased(session=session, case_type=case_type, alias="champion"):
+            err.print(f"{case_type} already has a champion model; not trained")
+            return
+        run = train_case_type(session=session, settings=settings, case_type=case_type, max_cases=max_cases,
+                              evaluate=evaluate, refit=refit, champion=champion, threads=threads)
+        session.commit()
+    if run.report is not None:
+        out.print(run.report.table(), markup=False)
+        beats = run.report.beats_ngram
+        out.print(f"ranker above the n-gram baseline: top-1 {'yes' if beats['top1'] else 'NO'}, "
+                  f"top-3 {'yes' if beats['top3'] else 'NO'}; report in {run.folder / 'report'}", markup=False)
+    for action, count in run.uncatalogued.items():
+        err.print(f"[yellow]action {action!r} ({count:,} events) is in history but not in the catalog[/]")
+    out.print(f"registered {case_type} model {run.version.version} as {' and '.join(run.aliases)} "
+              f"({run.folder})", markup=False)
+
+
+def evaluate(
+    logs: Annotated[list[Path] | None, typer.Argument(exists=True, dir_okay=False,
+                                                      help="XES or CSV event logs (the shared logs are known)")] = None,
+    case_type: Annotated[str | None, typer.Option(help="evaluate on this case type's stored cases instead")] = None,
+    protocol: Annotated[str | None, typer.Option(help="temporal or tax (default: the log's known protocol, else "
+                                                      "temporal)")] = None,
+    report_dir: Annotated[Path, typer.Option(help="where each log's report folder goes")] = Path("var/reports"),
+    threads: Threads = None,
+) -> None:
+    """Evaluate the ranker beside the baselines (most frequent, n-gram backoff) and write JSON, Markdown and HTML
+    reports with plots; exits 1 when the ranker is not above the n-gram baseline in top-1 and top-3."""
+    from app.recommend.ranker import NextActionRanker
+    from training.evaluate import evaluate_cases, evaluate_log, summary_table
+    from training.pipeline import training_cases
+
+    if not logs and not case_type:
+        err.print("error: give event log files, or --case-type for stored cases")
+        raise typer.Exit(2)
+    if protocol not in (None, "temporal", "tax"):
+        err.print(f"error: --protocol: {protocol!r} is not temporal or tax")
+        raise typer.Exit(2)
+    reports = []
+    for log in logs or []:
+        reports.append(evaluate_log(log, protocol=protocol, ranker=NextActionRanker(n_threads=threads),
+                                    report_dir=report_dir / log.name.split(".")[0]))
+    if case_type:
+        with session_scope() as session:
+            cases = training_cases(session=session, case_type=case_type)
+        reports.append(evaluate_cases(cases, name=case_type, protocol=protocol or "temporal",
+                                      ranker=NextActionRanker(n_threads=threads), report_dir=report_dir / case_type))
+    out.print(summary_table(reports), markup=False)
+    below = []
+    for report in reports:
+        beats = report.beats_ngram
+        versus = "; ".join(f"{metric} {v['difference']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}]"
+                           for metric, v in report.versus_ngram.items())
+        out.print(f"{report.log}: ranker - n-gram (95% case bootstrap) {versus}; report in "
+                  f"{Path(report.files['html']).parent}", markup=False)
+        if not all(beats.values()):
+            below.append(report.log)
+    if below:
+        err.print(f"[red]ranker not above the n-gram baseline on: {', '.join(below)}[/]")
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(case_type: Annotated[str | None, typer.Option(help="only this case type")] = None) -> None:
+    """Every registered version, newest first, with its aliases and headline figures."""
+    with session_scope() as session:
+        query = select(ModelVersion).order_by(ModelVersion.case_type, ModelVersion.created_at.desc())
+        versions = session.scalars(query.where(ModelVersion.case_type == case_type) if case_type else query).all()
+        aliases: dict[int, list[str]] = {}
+        for alias in session.scalars(select(ModelAlias)):
+            aliases.setdefault(alias.model_version_id, []).append(alias.alias)
+        table = Table("case type", "version", "aliases", "examples", "top-1", "n-gram top-1", "fitted on")
+        for version in versions:
+            meta = version.metadata_ or {}
+            scores = (meta.get("evaluation") or {}).get("scores") or {}
+            table.add_row(version.case_type, version.version, ", ".join(sorted(aliases.get(version.id, []))),
+                          f"{meta.get('examples', 0):,}", _figure(scores.get("ranker")), _figure(scores.get("ngram")),
+                          meta.get("fitted_on", ""))
+    out.print(table)
+
+
+@app.command()
+def promote(
+    case_type: Annotated[str, typer.Option(help="the model's case type")],
+    version: Annotated[str, typer.Option(help="the registered version")],
+    alias: Annotated[str, typer.Option(help="champion or challenger")] = "champion",
+) -> None:
+    """Point an alias at a registered version (the champion is what suggestions use)."""
+    with session_scope() as session:
+        row = registry.get_version(session=session, case_type=case_type, version=version)
+        registry.load_verified(get_settings().artifacts_dir, row)  # never promote what could not be served
+        registry.set_alias(session=session, case_type=case_type, alias=alias, version=version)
+        session.commit()
+    out.print(f"{case_type} {alias} is now {version}", markup=False)
+
+
+def _figure(scores: dict | None) -> str:
+    return "" if not scores else f"{scores['top1']:.4f}"
