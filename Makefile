@@ -9,7 +9,7 @@ PORT ?= 8000
 CASEWISE_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export CASEWISE_TEST_POSTGRES_URL
 
-.PHONY: setup run test test-all bench lint clean
+.PHONY: setup run test test-sample test-all bench lint clean
 
 setup: $(STAMP)
 
@@ -22,12 +22,17 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/casewise db upgrade
 	$(BIN)/casewise demo seed --if-empty
+	$(BIN)/casewise train --case-type motor_claim --if-no-model --max-cases 2000 --no-refit
 	$(BIN)/casewise demo key
 	@echo "Casewise on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
 	$(BIN)/casewise serve --host $(HOST) --port $(PORT)
 
 test: setup
-	$(BIN)/pytest
+	OMP_NUM_THREADS=1 $(BIN)/pytest
+
+# CI's bounded sample of the marked long runs: the acceptance evaluations on the shared event logs.
+test-sample: setup
+	OMP_NUM_THREADS=1 $(BIN)/pytest -m slow tests/training/test_shared_logs.py
 
 # The full suite including the marked long soak and differential runs.
 test-all: setup
@@ -37,6 +42,7 @@ test-all: setup
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.rules_engine
+	$(BIN)/python -m bench.suggestion
 
 lint: setup
 	$(BIN)/ruff check app training tests bench

@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from app.cli.console import err, out
@@ -107,14 +106,16 @@ def list_(case_type: Annotated[str | None, typer.Option(help="only this case typ
         aliases: dict[int, list[str]] = {}
         for alias in session.scalars(select(ModelAlias)):
             aliases.setdefault(alias.model_version_id, []).append(alias.alias)
-        table = Table("case type", "version", "aliases", "examples", "top-1", "n-gram top-1", "fitted on")
+        rows = [("case type", "version", "aliases", "examples", "top-1", "n-gram top-1", "fitted on")]
         for version in versions:
             meta = version.metadata_ or {}
             scores = (meta.get("evaluation") or {}).get("scores") or {}
-            table.add_row(version.case_type, version.version, ", ".join(sorted(aliases.get(version.id, []))),
-                          f"{meta.get('examples', 0):,}", _figure(scores.get("ranker")), _figure(scores.get("ngram")),
-                          meta.get("fitted_on", ""))
-    out.print(table)
+            rows.append((version.case_type, version.version, ",".join(sorted(aliases.get(version.id, []))) or "-",
+                         f"{meta.get('examples', 0):,}", _figure(scores.get("ranker")), _figure(scores.get("ngram")),
+                         meta.get("fitted_on", "-")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:  # plain aligned columns: readable, and never folded by a narrow terminal
+        out.print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), markup=False)
 
 
 @app.command()
@@ -133,4 +134,4 @@ def promote(
 
 
 def _figure(scores: dict | None) -> str:
-    return "" if not scores else f"{scores['top1']:.4f}"
+    return "-" if not scores else f"{scores['top1']:.4f}"

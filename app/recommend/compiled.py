@@ -136,14 +136,19 @@ def _pipeline_and_link(model: Pipeline | CalibratedClassifierCV) -> tuple[Pipeli
     calibrated = model.calibrated_classifiers_
     if len(calibrated) != 1 or calibrated[0].method != "temperature":
         return None, None
-    calibrator = calibrated[0].calibrators[0]
+    return calibrated[0].estimator, _TemperatureLink(calibrated[0].calibrators[0])
 
-    def link(raw: np.ndarray) -> np.ndarray:
-        proba = calibrator.predict(raw)
-        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0  # as CalibratedClassifierCV does
+
+@dataclass(frozen=True)
+class _TemperatureLink:
+    """Raw predictions to probabilities through the fitted temperature calibrator, as CalibratedClassifierCV does."""
+
+    calibrator: Any
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        proba = self.calibrator.predict(raw)
+        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
         return proba
-
-    return calibrated[0].estimator, link
 
 
 def _category_lookups(columns: Any, classifier: Any, selected: Sequence[str],

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 
@@ -58,3 +59,11 @@ def test_a_two_class_ranker_is_served_by_scikit_learn(fitted):
     proba = ranker.predict_proba(X.head(20))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert ranker.predict_proba_explained(X.head(3))[1][0].action in set(two)
+
+
+def test_the_compiled_path_survives_the_artifact_round_trip(fitted, tmp_path):
+    ranker, data = fitted
+    joblib.dump(ranker, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    assert loaded.serving_ is not None
+    np.testing.assert_array_equal(loaded.predict_proba(data.test.X), ranker.predict_proba(data.test.X))
