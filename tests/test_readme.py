@@ -52,7 +52,7 @@ def test_readme_examples_answer_as_documented(tmp_path):
     upgrade(url)
     engine = create_db_engine(url)
     with session_factory(engine)() as session:
-        for demo in generate_claims(50):
+        for demo in generate_claims(100):
             store_demo_case(session=session, demo=demo, max_history=10_000)
         session.commit()
     key = committed_key(engine, Role.ADMIN)["Authorization"].removeprefix("Bearer ")
