@@ -62,7 +62,8 @@ def evaluate(
     threads: Threads = None,
 ) -> None:
     """Evaluate the ranker beside the baselines (most frequent, n-gram backoff) and write JSON, Markdown and HTML
-    reports with plots; exits 1 when the ranker is not above the n-gram baseline in top-1 and top-3."""
+    reports with plots; exits 1 when, under the temporal split, the ranker is not above the n-gram baseline in
+    top-1 and top-3 (other protocols are reported beside their published figures)."""
     from app.recommend.ranker import NextActionRanker
     from training.evaluate import evaluate_cases, evaluate_log, summary_table
     from training.pipeline import training_cases
@@ -90,7 +91,7 @@ def evaluate(
                            for metric, v in report.versus_ngram.items())
         out.print(f"{report.log}: ranker - n-gram (95% case bootstrap) {versus}; report in "
                   f"{Path(report.files['html']).parent}", markup=False)
-        if not all(beats.values()):
+        if report.protocol == "temporal" and not all(beats.values()):
             below.append(report.log)
     if below:
         err.print(f"[red]ranker not above the n-gram baseline on: {', '.join(below)}[/]")
