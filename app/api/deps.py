@@ -63,3 +63,5 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
 CaseWriter = Annotated[Principal, Depends(require_roles(Role.CLIENT))]
 CaseReader = Annotated[Principal, Depends(require_roles(Role.CLIENT, Role.OFFICER, Role.SCIENTIST, Role.AUDITOR))]
 CaseEvaluator = Annotated[Principal, Depends(require_roles(Role.CLIENT, Role.OFFICER))]
+Auditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
+SuggestionReader = Annotated[Principal, Depends(require_roles(Role.CLIENT, Role.SCIENTIST, Role.AUDITOR))]

@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimit
-from app.api.routes import cases, evaluation, health, suggestions
+from app.api.routes import audit, cases, decisions, evaluation, health, suggestions
 from app.core.config import Settings, get_settings
 from app.db.session import get_engine, session_factory
 from app.recommend.registry import ModelCache
@@ -30,4 +30,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(evaluation.router)
     app.include_router(suggestions.router)
+    app.include_router(decisions.router)
+    app.include_router(audit.router)
     return app

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli import db, demo, keys, logs, models, rules
+from app.cli import audit, db, demo, keys, logs, models, rules
 from app.cli.console import err
 from app.core.errors import CasewiseError
 
@@ -14,6 +14,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(demo.app, name="demo")
 app.add_typer(rules.app, name="rules")
 app.add_typer(models.app, name="models")
+app.add_typer(audit.app, name="audit")
 app.command("import-log")(logs.import_log)
 app.command()(models.train)
 app.command()(models.evaluate)

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     artifacts_dir: Path = Field(default=Path("artifacts"), description="folder of trained model artifacts")
     exploration_rate: float = Field(default=0.05, ge=0, le=1, description="chance a suggestion rank explores")
     suggestions_shown: int = Field(default=5, gt=0, le=50, description="actions a suggestion shows at most")
+    override_reasons: list[str] = Field(
+        default=["customer_request", "new_information", "rule_not_applicable", "suggestion_wrong",
+                 "policy_exception", "other"],
+        min_length=1, description="reason codes a case worker may give for overriding a suggestion")
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, description="how long a SQLite writer waits")
 
 

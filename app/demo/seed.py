@@ -1,14 +1,13 @@
 """Loading the demo into a database: claims through the normal intake path, and the demo key."""
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from app.auth.keys import create_key
+from app.auth.keys import create_key, revoke_key
 from app.auth.roles import Role
 from app.cases.service import store_case
 from app.demo.claims import DemoCase
 from app.models import ApiKey, Case
-from app.models.base import utcnow
 
 DEMO_KEY_NAME = "demo"
 
@@ -27,8 +26,7 @@ def store_demo_case(*, session: Session, demo: DemoCase, max_history: int) -> in
 
 def rotate_demo_key(*, session: Session) -> str:
     """A fresh admin key named 'demo', revoking the previous ones; returns it in clear."""
-    session.execute(
-        update(ApiKey).where(ApiKey.name == DEMO_KEY_NAME, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
-    )
+    for key_id in session.scalars(select(ApiKey.id).where(ApiKey.name == DEMO_KEY_NAME, ApiKey.revoked_at.is_(None))):
+        revoke_key(session=session, key_id=key_id)
     _, key = create_key(session=session, name=DEMO_KEY_NAME, role=Role.ADMIN)
     return key

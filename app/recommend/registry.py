@@ -18,6 +18,7 @@ import sklearn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.audit import ledger
 from app.core.errors import CasewiseError, InvalidInput, NotFound, field_problem
 from app.core.hashing import canonical_json
 from app.models import ModelAlias, ModelVersion
@@ -54,8 +55,9 @@ def sha256_file(path: Path) -> str:
 
 
 def register(*, session: Session, artifacts: Path, case_type: str, estimator: Any, metadata: Mapping[str, Any],
-             training_data_hash: str) -> ModelVersion:
-    """Save the estimator as a new version of the case type's model and record it (no alias moves)."""
+             training_data_hash: str, actor: str | None = None) -> ModelVersion:
+    """Save the estimator as a new version of the case type's model and record it, in the ledger too (no alias
+    moves)."""
     created = utcnow()
     version = created.strftime("%Y%m%dT%H%M%S%fZ")
     folder = artifacts / case_type / version
@@ -70,22 +72,32 @@ def register(*, session: Session, artifacts: Path, case_type: str, estimator: An
                        metadata_=json.loads(canonical_json(full)), created_at=created)
     session.add(row)
     session.flush()
+    ledger.append(session=session, kind="model.registered", actor=actor or ledger.operator(),
+                  subject=f"{case_type}/{version}",
+                  content={"case_type": case_type, "version": version, "sha256": digest,
+                           "training_data_hash": training_data_hash, "sklearn_version": sklearn.__version__})
     return row
 
 
-def set_alias(*, session: Session, case_type: str, alias: str, version: str) -> ModelAlias:
-    """Point the case type's alias at a registered version."""
+def set_alias(*, session: Session, case_type: str, alias: str, version: str, actor: str | None = None,
+              reason: str | None = None) -> ModelAlias:
+    """Point the case type's alias at a registered version; the move is in the ledger."""
     if alias not in ALIASES:
         raise InvalidInput(f"unknown alias {alias!r}",
                            detail=[field_problem("alias", f"must be one of {', '.join(ALIASES)}", "invalid")])
     row = get_version(session=session, case_type=case_type, version=version)
     entry = session.get(ModelAlias, (case_type, alias))
+    previous = aliased(session=session, case_type=case_type, alias=alias)
     if entry is None:
         entry = ModelAlias(case_type=case_type, alias=alias, model_version_id=row.id, updated_at=utcnow())
         session.add(entry)
     else:
         entry.model_version_id, entry.updated_at = row.id, utcnow()
     session.flush()
+    ledger.append(session=session, kind="model.alias_moved", actor=actor or ledger.operator(),
+                  subject=f"{case_type}/{alias}",
+                  content={"case_type": case_type, "alias": alias, "version": version, "reason": reason,
+                           "previous": previous.version if previous else None})
     return entry
 
 

@@ -49,3 +49,17 @@ class SuggestionOut(BaseModel):
     actions: list[ShownActionOut]
     flags: list[FlagOut]
     checkpoints: list[CheckpointOut]
+
+
+class ReplayChanges(BaseModel):
+    ruleset: bool = Field(description="the active ruleset version differs from the recorded one")
+    model: bool = Field(description="the champion model differs from the recorded one")
+    actions: bool = Field(description="the active versions would show other actions, or in another order")
+
+
+class ReplayOut(BaseModel):
+    suggestion_id: str
+    identical: bool = Field(description="whether `replayed` equals the stored response, byte for byte as JSON")
+    replayed: SuggestionOut
+    current: SuggestionOut
+    changed: ReplayChanges

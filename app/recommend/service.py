@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.audit import ledger
 from app.cases.service import cases_of_type
 from app.core.config import Settings
 from app.core.hashing import sha256_hex
@@ -22,9 +23,11 @@ from app.recommend.features import FeatureBuilder
 from app.recommend.policy import PolicySettings, Reason, choose
 from app.recommend.ranker import Explanation, TrainedRanker
 from app.recommend.schemas import SuggestionOut
-from app.rules.facts import CaseData
+from app.rules.facts import CaseData, EventData
+from app.rules.model import Ruleset
 from app.rules.outcome import RuleOutcome
 from app.rules.registry import FolderRegistry, evaluator_for
+from app.rules.versions import remember_ruleset
 
 BASELINE_CASES = 5_000  # the most recent stored cases the fallback n-gram learns from
 BASELINE_REFRESH_S = 600.0
@@ -90,14 +93,52 @@ def suggest(*, session: Session, recommender: Recommender, case: CaseData, case_
     """Rank the next actions for `case`, store the suggestion, and return it as sent (JSON-ready)."""
     as_of = as_of or utcnow()
     ruleset = recommender.rulesets.find(case.case_type)
-    outcome = (evaluator_for(ruleset).evaluate(case, as_of=as_of) if ruleset is not None
-               else RuleOutcome.ungoverned(case.case_id, as_of))
     ranking = recommender.ranking(session=session, case_type=case.case_type)
-    catalog = catalog_for(case.case_type, ruleset, seen=[*ranking.actions, *(event.type for event in case.events)])
-    scores, explanations = _scores(ranking.model, case, as_of=as_of, outcome=outcome)
-    suggestion_id = str(uuid.uuid4())
     settings = PolicySettings(exploration=recommender.settings.exploration_rate,
                               shown=recommender.settings.suggestions_shown)
+    suggestion_id = str(uuid.uuid4())
+    composed = compose(case=case, case_id=case_id, as_of=as_of, ruleset=ruleset, ranking=ranking, settings=settings,
+                       suggestion_id=suggestion_id)
+    response = composed.response
+    if ruleset is not None:
+        remember_ruleset(session=session, ruleset=ruleset)
+    snapshot = snapshot_of(case)
+    session.add(Suggestion(
+        suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of,
+        ruleset=ruleset.name if ruleset else None, ruleset_version=ruleset.version if ruleset else None,
+        model_version=ranking.version, policy={**vars(settings), "scores": composed.scores},
+        inputs_hash=sha256_hex(snapshot), case_snapshot=snapshot, response=response, created_at=utcnow(),
+        requested_by=requested_by))
+    session.flush()
+    ledger.append(session=session, kind="suggestion.served", actor=requested_by, case_id=case_id,
+                  subject=suggestion_id,
+                  content={"suggestion_id": suggestion_id, "case_type": case.case_type,
+                           "response_sha256": sha256_hex(response), "inputs_sha256": sha256_hex(snapshot),
+                           "ruleset_version": response["ruleset_version"], "model_version": ranking.version,
+                           "shown": [[a["action"], a["status"], a["rank"]] for a in response["actions"]]})
+    return response
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A suggestion's response, and every action's score behind it."""
+
+    response: dict[str, Any]
+    scores: dict[str, float]
+
+
+def compose(*, case: CaseData, case_id: str | None, as_of: datetime, ruleset: Ruleset | None, ranking: Ranking,
+            settings: PolicySettings, suggestion_id: str, scores: dict[str, float] | None = None) -> Composed:
+    """The suggestion for `case` under exactly these ruleset, ranking and policy settings: a pure function of its
+    arguments, so serving and replaying share it. `scores`, when given, stand in for the ranking's own (a replay
+    of a suggestion ranked by a baseline that has since been refitted)."""
+    outcome = (evaluator_for(ruleset).evaluate(case, as_of=as_of) if ruleset is not None
+               else RuleOutcome.ungoverned(case.case_id, as_of))
+    if scores is None:
+        scores, explanations = _scores(ranking.model, case, as_of=as_of, outcome=outcome)
+    else:
+        explanations = {}
+    catalog = catalog_for(case.case_type, ruleset, seen=[*scores, *ranking.actions, *(e.type for e in case.events)])
     shown = choose(catalog=catalog.labels, scores=scores, explanations=explanations, outcome=outcome,
                    settings=settings, rng=policy_rng(suggestion_id))
     response = SuggestionOut(
@@ -108,14 +149,7 @@ def suggest(*, session: Session, recommender: Recommender, case: CaseData, case_
                  for item in shown],
         flags=outcome.flags, checkpoints=outcome.checkpoints,
     ).model_dump(mode="json")
-    snapshot = snapshot_of(case)
-    session.add(Suggestion(
-        suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of,
-        ruleset=ruleset.name if ruleset else None, ruleset_version=ruleset.version if ruleset else None,
-        model_version=ranking.version, policy={**vars(settings), "scores": scores}, inputs_hash=sha256_hex(snapshot),
-        case_snapshot=snapshot, response=response, created_at=utcnow(), requested_by=requested_by))
-    session.flush()
-    return response
+    return Composed(response, scores)
 
 
 def policy_rng(suggestion_id: str) -> random.Random:
@@ -135,6 +169,14 @@ def _scores(model: TrainedRanker | None, case: CaseData, *, as_of: datetime,
 def _reasons(explanation: Explanation) -> list[Reason]:
     return [Reason("feature", f"{r.feature} is {r.value} (typically {r.baseline})", feature=r.feature,
                    weight=round(r.contribution, 4)) for r in explanation.reasons]
+
+
+def case_from_snapshot(snapshot: dict[str, Any]) -> CaseData:
+    """The case a snapshot (from `snapshot_of`) holds."""
+    events = tuple(EventData(e["event_id"], e["type"], datetime.fromisoformat(e["at"]), e["actor"], e["attributes"])
+                   for e in snapshot["events"])
+    return CaseData(snapshot["case_id"], snapshot["case_type"], snapshot["status"],
+                    datetime.fromisoformat(snapshot["opened_at"]), snapshot["attributes"], events)
 
 
 def snapshot_of(case: CaseData) -> dict[str, Any]:

@@ -120,3 +120,20 @@ def test_the_stored_policy_and_scores_replay_the_shown_actions(client, headers, 
                       rng=policy_rng(stored.suggestion_id))
     assert [(a.action, a.status, a.rank, a.propensity) for a in replayed] == \
         [(a["action"], a["status"], a["rank"], a["propensity"]) for a in body["actions"]]
+
+
+def test_replay_is_the_original_response_and_shows_what_the_active_versions_say(client, headers, history, auth,
+                                                                                settings):
+    original = client.post("/v1/cases/H-4/suggestions", json={"as_of": "2025-03-05T00:00:00Z"}, headers=headers)
+    sent = original.json()
+    rules = settings.rulesets_dir / "claims.yaml"
+    rules.write_text(rules.read_text() + "\n# a new version of the ruleset\n")
+    response = client.get(f"/v1/suggestions/{sent['suggestion_id']}/replay", headers=auth(Role.AUDITOR))
+    assert response.status_code == 200
+    replay = response.json()
+    assert replay["identical"] is True
+    assert f'"replayed":{original.text},' in response.text  # byte for byte as first sent
+    assert replay["current"]["ruleset_version"] != sent["ruleset_version"]
+    assert replay["changed"]["ruleset"] is True and replay["changed"]["model"] is False
+    assert client.get("/v1/suggestions/nope/replay", headers=headers).status_code == 404
+    assert client.get(f"/v1/suggestions/{sent['suggestion_id']}/replay", headers=auth(Role.OFFICER)).status_code == 403

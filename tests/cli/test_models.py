@@ -65,9 +65,14 @@ def test_train_registers_a_verified_model_that_serves_suggestions_until_tampered
     headers = {"Authorization": f"Bearer {key}"}
     case_url = f"/v1/cases/CLI-{next(iter(generate_claims(1, seed=11))).case_id}/suggestions"
     with TestClient(create_app(settings)) as client:
-        body = client.post(case_url, headers=headers).json()
+        sent = client.post(case_url, headers=headers)
+    body = sent.json()
     assert (body["ranker"], body["model_version"], body["note"], body["ruleset"]) == ("model", version, None, CASE_TYPE)
     assert any(reason["kind"] == "feature" for action in body["actions"] for reason in action["reasons"])
+    with TestClient(create_app(settings)) as client:  # a fresh service: the model and ruleset loaded again
+        replayed = client.get(f"/v1/suggestions/{body['suggestion_id']}/replay", headers=headers)
+    assert replayed.json()["identical"] is True
+    assert f'"replayed":{sent.text},' in replayed.text  # byte for byte as first sent
 
     artifact = folder / "model.joblib"
     artifact.write_bytes(artifact.read_bytes() + b"\0")

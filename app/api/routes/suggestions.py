@@ -4,11 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 
-from app.api.deps import CaseWriter, SessionDep, SettingsDep
+from app.api.deps import CaseWriter, SessionDep, SettingsDep, SuggestionReader
 from app.api.routes.cases import CaseId
 from app.cases.service import case_data
 from app.core.schemas import ErrorResponse
-from app.recommend.schemas import InlineSuggestionRequest, SuggestionOut, SuggestionRequest
+from app.recommend.replay import replay
+from app.recommend.schemas import InlineSuggestionRequest, ReplayOut, SuggestionOut, SuggestionRequest
 from app.recommend.service import suggest
 from app.rules.service import inline_case
 
@@ -36,3 +37,10 @@ def suggest_inline(body: InlineSuggestionRequest, session: SessionDep, request: 
                        as_of=body.as_of, requested_by=principal.name)
     session.commit()
     return response
+
+
+@router.get("/suggestions/{suggestion_id}/replay", response_model=ReplayOut)
+def replay_suggestion(suggestion_id: str, session: SessionDep, request: Request, principal: SuggestionReader) -> dict:
+    """Recompute a stored suggestion with its recorded ruleset and model versions (`replayed`, identical to what was
+    sent), and what the active versions would suggest instead (`current`)."""
+    return replay(session=session, recommender=request.app.state.recommender, suggestion_id=suggestion_id)

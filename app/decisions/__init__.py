@@ -1,0 +1,1 @@
+"""Decisions: what case workers did with each suggestion."""

@@ -1,0 +1,26 @@
+"""Ruleset versions kept in the database by their sha256, so a past evaluation can be repeated exactly."""
+
+from sqlalchemy.orm import Session
+
+from app.core.errors import NotFound, field_problem
+from app.db.session import dialect_insert
+from app.models.base import utcnow
+from app.models.ruleset_version import RulesetVersion
+from app.rules.model import Ruleset
+from app.rules.validator import load_ruleset
+
+
+def remember_ruleset(*, session: Session, ruleset: Ruleset) -> None:
+    """Keep the ruleset's source under its version (once)."""
+    session.execute(dialect_insert(session, RulesetVersion.__table__).values(
+        version=ruleset.version, name=ruleset.name, case_type=ruleset.case_type, source=ruleset.source,
+        first_used_at=utcnow()).on_conflict_do_nothing(index_elements=["version"]))
+
+
+def recorded_ruleset(*, session: Session, version: str) -> Ruleset:
+    """The ruleset of a recorded version, validated again from its kept source."""
+    row = session.get(RulesetVersion, version)
+    if row is None:
+        raise NotFound(f"ruleset version {version[:12]}... was never recorded",
+                       detail=[field_problem("ruleset_version", "unknown ruleset version", "not_found")])
+    return load_ruleset(row.source, source=f"{row.name}@{version[:12]}")
