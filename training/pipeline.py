@@ -1,5 +1,8 @@
 """From a case type's stored cases to a registered model: evaluate under the temporal split, fit, register.
 
+The final fit learns from every prefix of the stored histories and from the logged decisions (training/decisions.py
+says how each outcome counts).
+
 `casewise train --case-type X` runs `train_case_type`. The ranker is always reported beside the baselines on the
 strict temporal split; the model registered is refitted on every case unless `refit=False`, in which case the
 evaluated model itself (fitted on the training part) is registered, with exactly the figures reported for it.
@@ -16,15 +19,17 @@ from app.cases.service import cases_of_type
 from app.core.config import Settings
 from app.core.errors import NotFound, field_problem
 from app.core.hashing import sha256_hex
+from app.decisions.service import decided_suggestions
 from app.models import ModelVersion
 from app.recommend import registry
 from app.recommend.catalog import catalog_for
-from app.recommend.features import FeatureBuilder
+from app.recommend.features import Examples, FeatureBuilder
 from app.recommend.ranker import NextActionRanker
 from app.recommend.service import snapshot_of
 from app.rules.facts import CaseData
 from app.rules.registry import FolderRegistry
 from training.dataset import rule_outcomes
+from training.decisions import DECISION_WEIGHT, DecisionExamples, decision_examples
 from training.evaluate import RANKER, Report, evaluate_cases
 from training.report import write_report
 from training.train import fit_ranker
@@ -41,11 +46,12 @@ class TrainingRun:
     report: Report | None
     uncatalogued: dict[str, int]
     folder: Path
+    decisions: dict[str, Any]
 
 
 def train_case_type(*, session: Session, settings: Settings, case_type: str, max_cases: int | None = None,
                     evaluate: bool = True, refit: bool = True, champion: bool = False, threads: int | None = None,
-                    progress: bool = True) -> TrainingRun:
+                    decision_weight: int = DECISION_WEIGHT, progress: bool = True) -> TrainingRun:
     """Train, evaluate and register the next-action model of `case_type` from its stored cases.
 
     The new version becomes `challenger`, and `champion` too when asked or when the case type has none yet.
@@ -58,20 +64,31 @@ def train_case_type(*, session: Session, settings: Settings, case_type: str, max
     if evaluate:
         report = evaluate_cases(cases, name=case_type, protocol="temporal", ranker=ranker,
                                 builder=FeatureBuilder(ruleset=ruleset), outcome_for=outcome_for, progress=progress)
+    pairs = decided_suggestions(session=session, case_type=case_type)
+    from_decisions: list[DecisionExamples] = []
+
+    def decision_rows(builder: FeatureBuilder) -> Examples:
+        from_decisions.append(decision_examples(pairs, builder, outcome_for=outcome_for, weight=decision_weight))
+        return from_decisions[0].examples
+
     if report is not None and not refit:
         trained, metadata = report.fitted
         metadata = {**metadata, "fitted_on": "temporal training part"}
     else:
         trained, metadata = fit_ranker(cases, ranker=ranker, ruleset=ruleset, outcome_for=outcome_for,
-                                       progress=progress)
+                                       extra=decision_rows if pairs else None, progress=progress)
         metadata = {**metadata, "fitted_on": "every case"}
+    decisions = {"logged": len(pairs), "weight": decision_weight,
+                 "used": dict(from_decisions[0].used) if from_decisions else {},
+                 "skipped": dict(from_decisions[0].skipped) if from_decisions else
+                 ({"not refitted (--no-refit)": len(pairs)} if pairs else {})}
     seen = Counter(event.type for case in cases for event in case.events)
     catalog = catalog_for(case_type, ruleset, seen)
     uncatalogued = {action: seen[action] for action in catalog.unknown(seen)}
     metadata.update(
         ruleset=ruleset.name if ruleset else None, ruleset_version=ruleset.version if ruleset else None,
         catalog_source=catalog.source, uncatalogued_actions=uncatalogued,
-        evaluation=_evaluation(report), decisions_used=0,
+        evaluation=_evaluation(report), decisions=decisions,
     )
     row = registry.register(session=session, artifacts=settings.artifacts_dir, case_type=case_type,
                             estimator=trained, metadata=metadata,
@@ -84,7 +101,7 @@ def train_case_type(*, session: Session, settings: Settings, case_type: str, max
     if champion or registry.aliased(session=session, case_type=case_type, alias="champion") is None:
         registry.set_alias(session=session, case_type=case_type, alias="champion", version=row.version)
         aliases.append("champion")
-    return TrainingRun(row, aliases, report, uncatalogued, folder)
+    return TrainingRun(row, aliases, report, uncatalogued, folder, decisions)
 
 
 def training_cases(*, session: Session, case_type: str, max_cases: int | None = None) -> list[CaseData]:

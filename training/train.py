@@ -2,7 +2,7 @@
 
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,19 +12,24 @@ from app.recommend.features import Examples, FeatureBuilder, OutcomeFor
 from app.recommend.ranker import NextActionRanker, TrainedRanker
 from app.rules.facts import CaseData
 from app.rules.model import Ruleset
+from training.decisions import concat
 from training.progress import steps
 
 
 def fit_ranker(cases: Sequence[CaseData], *, ranker: NextActionRanker | None = None,
                builder: FeatureBuilder | None = None, ruleset: Ruleset | None = None,
-               outcome_for: OutcomeFor | None = None, progress: bool = True) -> tuple[TrainedRanker, dict[str, Any]]:
-    """Fit a feature builder and a ranker on every prefix of `cases`; returns them together and what to record."""
+               outcome_for: OutcomeFor | None = None, extra: Callable[[FeatureBuilder], Examples] | None = None,
+               progress: bool = True) -> tuple[TrainedRanker, dict[str, Any]]:
+    """Fit a feature builder and a ranker on every prefix of `cases`, plus the examples `extra` builds with the
+    fitted builder (logged decisions); returns the builder and ranker together, and what to record."""
     builder = builder or FeatureBuilder(ruleset=ruleset)
     ranker = ranker or NextActionRanker()
     with steps(progress) as step:
         with step("building training examples"):
             builder.fit(cases)
             examples = builder.examples(cases, outcome_for=outcome_for, progress=progress)
+            if extra is not None:
+                examples = concat(examples, extra(builder))
         if not len(examples):
             raise ValueError("no training examples: every case has fewer than two events")
         with step(f"fitting the ranker on {len(examples):,} examples"):

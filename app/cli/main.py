@@ -18,6 +18,7 @@ app.add_typer(audit.app, name="audit")
 app.command("import-log")(logs.import_log)
 app.command()(models.train)
 app.command()(models.evaluate)
+app.command()(models.export)
 
 
 @app.command()

@@ -27,10 +27,12 @@ def train(
     champion: Annotated[bool, typer.Option("--champion", help="make the new version champion at once")] = False,
     if_no_model: Annotated[bool, typer.Option("--if-no-model", help="do nothing when the case type has a "
                                                                     "champion")] = False,
+    decision_weight: Annotated[int, typer.Option(min=0, help="how many history prefixes one logged decision counts "
+                                                              "as")] = 5,
     threads: Threads = None,
 ) -> None:
-    """Train the next-action ranker of a case type from its stored cases and register it (as challenger; as
-    champion too when there is none)."""
+    """Train the next-action ranker of a case type from its stored cases and logged decisions, and register it (as
+    challenger; as champion too when there is none)."""
     from training.pipeline import train_case_type  # training pulls in the plotting stack: only when training
 
     settings = get_settings()
@@ -39,13 +41,19 @@ def train(
             err.print(f"{case_type} already has a champion model; not trained")
             return
         run = train_case_type(session=session, settings=settings, case_type=case_type, max_cases=max_cases,
-                              evaluate=evaluate, refit=refit, champion=champion, threads=threads)
+                              evaluate=evaluate, refit=refit, champion=champion, threads=threads,
+                              decision_weight=decision_weight)
         session.commit()
     if run.report is not None:
         out.print(run.report.table(), markup=False)
         beats = run.report.beats_ngram
         out.print(f"ranker above the n-gram baseline: top-1 {'yes' if beats['top1'] else 'NO'}, "
                   f"top-3 {'yes' if beats['top3'] else 'NO'}; report in {run.folder / 'report'}", markup=False)
+    if run.decisions["logged"]:
+        used = ", ".join(f"{n} {outcome}" for outcome, n in run.decisions["used"].items()) or "none"
+        skipped = ", ".join(f"{n} {why}" for why, n in run.decisions["skipped"].items()) or "none"
+        out.print(f"logged decisions: {run.decisions['logged']:,}; learnt from {used}; not used: {skipped}",
+                  markup=False)
     for action, count in run.uncatalogued.items():
         err.print(f"[yellow]action {action!r} ({count:,} events) is in history but not in the catalog[/]")
     out.print(f"registered {case_type} model {run.version.version} as {' and '.join(run.aliases)} "
@@ -96,6 +104,32 @@ def evaluate(
     if below:
         err.print(f"[red]ranker not above the n-gram baseline on: {', '.join(below)}[/]")
         raise typer.Exit(1)
+
+
+def export(
+    what: Annotated[str, typer.Argument(help="what to export: decisions")],
+    out_file: Annotated[Path, typer.Option("--out", help="the file to write; .csv or .parquet")],
+    case_type: Annotated[str | None, typer.Option(help="only this case type")] = None,
+) -> None:
+    """Export logged decisions, with what was shown and by which versions, for analysis (CSV or Parquet)."""
+    import pandas as pd
+
+    from app.decisions.service import decided_suggestions, export_rows
+
+    if what != "decisions":
+        err.print(f"error: cannot export {what!r}; try: decisions")
+        raise typer.Exit(2)
+    if out_file.suffix not in (".csv", ".parquet"):
+        err.print(f"error: --out: {out_file.name} must end in .csv or .parquet")
+        raise typer.Exit(2)
+    with session_scope() as session:
+        frame = pd.DataFrame(export_rows(decided_suggestions(session=session, case_type=case_type)))
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    if out_file.suffix == ".csv":
+        frame.to_csv(out_file, index=False)
+    else:
+        frame.to_parquet(out_file, index=False)
+    out.print(f"{len(frame):,} decisions written to {out_file}", markup=False)
 
 
 @app.command("list")

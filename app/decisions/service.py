@@ -111,3 +111,32 @@ def _check(body: DecisionIn, shown: dict[str, dict], known: set[str], reasons: S
     if problems:
         raise InvalidInput("the decision does not fit the suggestion", detail=problems)
     return ad_hoc
+
+
+def decided_suggestions(*, session: Session, case_type: str | None = None) -> list[tuple[Decision, Suggestion]]:
+    """Every decision with the suggestion it answers, in the order they were decided (of one case type if given)."""
+    query = (select(Decision, Suggestion).join(Suggestion, Suggestion.suggestion_id == Decision.suggestion_id)
+             .order_by(Decision.decided_at, Decision.id))
+    if case_type is not None:
+        query = query.where(Decision.case_type == case_type)
+    return [(decision, suggestion) for decision, suggestion in session.execute(query)]
+
+
+def export_rows(pairs: Sequence[tuple[Decision, Suggestion]]) -> list[dict]:
+    """Decisions as flat rows for data scientists: what was shown, by which versions, and what was done."""
+    rows = []
+    for decision, suggestion in pairs:
+        shown = suggestion.response["actions"]
+        rows.append({
+            "suggestion_id": decision.suggestion_id, "case_id": decision.case_id, "case_type": decision.case_type,
+            "suggested_at": suggestion.as_of, "decided_at": decision.decided_at,
+            "ruleset_version": suggestion.ruleset_version, "model_version": suggestion.model_version,
+            "ranker": suggestion.response["ranker"],
+            "top_action": shown[0]["action"] if shown else None,
+            "shown_actions": ",".join(item["action"] for item in shown),
+            "outcome": decision.outcome, "action": decision.action, "ad_hoc": decision.ad_hoc,
+            "ad_hoc_description": decision.ad_hoc_description, "reason_code": decision.reason_code,
+            "comment": decision.comment, "actor": decision.actor, "shown_rank": decision.shown_rank,
+            "shown_propensity": decision.shown_propensity, "events_before": len(suggestion.case_snapshot["events"]),
+        })
+    return rows
