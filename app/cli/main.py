@@ -19,6 +19,8 @@ app.command("import-log")(logs.import_log)
 app.command()(models.train)
 app.command()(models.evaluate)
 app.command()(models.export)
+app.command()(models.promote)
+app.command()(models.rollback)
 
 
 @app.command()

@@ -153,19 +153,54 @@ def list_(case_type: Annotated[str | None, typer.Option(help="only this case typ
         out.print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), markup=False)
 
 
-@app.command()
 def promote(
     case_type: Annotated[str, typer.Option(help="the model's case type")],
-    version: Annotated[str, typer.Option(help="the registered version")],
-    alias: Annotated[str, typer.Option(help="champion or challenger")] = "champion",
+    version: Annotated[str, typer.Option(help="the registered version to make champion")],
+    force: Annotated[bool, typer.Option("--force", help="promote even if the checks fail (needs --reason)")] = False,
+    reason: Annotated[str | None, typer.Option(help="why; required with --force, kept in the ledger")] = None,
 ) -> None:
-    """Point an alias at a registered version (the champion is what suggestions use)."""
+    """Make a challenger champion if it beats the champion on the temporal holdout and is not worse on the
+    off-policy estimate from logged decisions. Serving picks the new champion up at once."""
+    from training.promotion import promote as promote_version
+
     with session_scope() as session:
-        row = registry.get_version(session=session, case_type=case_type, version=version)
-        registry.load_verified(get_settings().artifacts_dir, row)  # never promote what could not be served
-        registry.set_alias(session=session, case_type=case_type, alias=alias, version=version)
+        result = promote_version(session=session, artifacts=get_settings().artifacts_dir, case_type=case_type,
+                                 version=version, force=force, reason=reason)
         session.commit()
-    out.print(f"{case_type} {alias} is now {version}", markup=False)
+    _print_checks(result.to_dict())
+    out.print(f"{case_type} champion is now {version}" + (" (forced)" if force and not result.passed else ""),
+              markup=False)
+
+
+def rollback(
+    case_type: Annotated[str, typer.Option(help="the case type whose champion to restore")],
+    reason: Annotated[str | None, typer.Option(help="why, kept in the ledger")] = None,
+) -> None:
+    """Restore the champion that was in place before the last change."""
+    from training.promotion import rollback as rollback_champion
+
+    with session_scope() as session:
+        current, previous = rollback_champion(session=session, case_type=case_type, reason=reason)
+        session.commit()
+    out.print(f"{case_type} champion rolled back from {current} to {previous}", markup=False)
+
+
+def _print_checks(checks: dict) -> None:
+    offpolicy = checks["offpolicy"]
+    out.print(f"holdout top-1: challenger {checks['challenger_top1']} vs champion {checks['champion_top1']} -> "
+              f"{'above' if checks['beats_on_holdout'] else 'NOT above'}", markup=False)
+    if offpolicy["decisions"]:
+        verdict = "not worse" if offpolicy["not_worse"] else "WORSE"
+        out.print(f"off-policy acceptance on {offpolicy['decisions']:,} decisions: SNIPS {offpolicy['snips']:.3f} "
+                  f"{_range(offpolicy['snips_interval'])}, IPS {offpolicy['ips']:.3f} "
+                  f"{_range(offpolicy['ips_interval'])}, observed {offpolicy['observed_rate']:.3f} -> {verdict}",
+                  markup=False)
+    else:
+        out.print("off-policy: no logged decisions yet", markup=False)
+
+
+def _range(interval: list | tuple | None) -> str:
+    return "" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def _figure(scores: dict | None) -> str:

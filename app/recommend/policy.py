@@ -60,8 +60,7 @@ def choose(*, catalog: Mapping[str, str], scores: Mapping[str, float],
            explanations: Mapping[str, Sequence[Reason]], outcome: RuleOutcome, settings: PolicySettings,
            rng: random.Random) -> list[ShownAction]:
     """The actions to show for this case, in order; `catalog` maps action ids to labels."""
-    forbidden = {constraint.action for constraint in outcome.forbidden_actions}
-    blocked = {action: tuple(ids) for action, ids in outcome.blocked_actions.items() if action not in forbidden}
+    forbidden, blocked = _constrained(outcome)
     recommended = {r.action: [Reason("rule", x.reason, rule_id=x.rule_id) for x in r.reasons]
                    for r in outcome.recommended_actions}
 
@@ -79,8 +78,7 @@ def choose(*, catalog: Mapping[str, str], scores: Mapping[str, float],
                            blocked.get(constraint.action, ())))
     pinned = {item.action for item in shown}
 
-    remaining = sorted((candidate(a) for a in catalog if a not in forbidden and a not in blocked and a not in pinned),
-                       key=lambda c: (-c.score, c.action))
+    remaining = [candidate(a) for a in _available(catalog, scores, forbidden, blocked, pinned)]
     slots = max(settings.shown - len(shown), 0)
     for _ in range(min(slots, len(remaining))):
         explore = rng.random() < settings.exploration
@@ -95,6 +93,33 @@ def choose(*, catalog: Mapping[str, str], scores: Mapping[str, float],
         item = candidate(action)
         shown.append(_show(item, catalog, "blocked", len(shown) + 1, 1.0, item.reasons, blocked[action]))
     return shown
+
+
+def first_slot(*, catalog: Mapping[str, str], scores: Mapping[str, float], outcome: RuleOutcome,
+               settings: PolicySettings) -> dict[str, float]:
+    """The probability with which `choose` shows each action first: what an off-policy estimate weighs by."""
+    forbidden, blocked = _constrained(outcome)
+    required = [c.action for c in outcome.required_actions if c.action not in forbidden]
+    if required:
+        return {required[0]: 1.0}
+    available = _available(catalog, scores, forbidden, blocked, set())
+    if not available:
+        return {}
+    share = settings.exploration / len(available)
+    return {action: share + (1 - settings.exploration) * (i == 0) for i, action in enumerate(available)}
+
+
+def _constrained(outcome: RuleOutcome) -> tuple[set[str], dict[str, tuple[str, ...]]]:
+    """The forbidden actions, and the blocked ones (not forbidden) with the checkpoints blocking them."""
+    forbidden = {constraint.action for constraint in outcome.forbidden_actions}
+    return forbidden, {action: tuple(ids) for action, ids in outcome.blocked_actions.items() if action not in forbidden}
+
+
+def _available(catalog: Mapping[str, str], scores: Mapping[str, float], forbidden: set[str],
+               blocked: Mapping[str, tuple[str, ...]], pinned: set[str]) -> list[str]:
+    """The actions free to show, best score first (ties by name)."""
+    free = [a for a in catalog if a not in forbidden and a not in blocked and a not in pinned]
+    return sorted(free, key=lambda a: (-float(scores.get(a, 0.0)), a))
 
 
 def _show(candidate: _Candidate, catalog: Mapping[str, str], status: Status, rank: int, propensity: float,

@@ -80,7 +80,7 @@ def register(*, session: Session, artifacts: Path, case_type: str, estimator: An
 
 
 def set_alias(*, session: Session, case_type: str, alias: str, version: str, actor: str | None = None,
-              reason: str | None = None) -> ModelAlias:
+              reason: str | None = None, details: Mapping[str, Any] | None = None) -> ModelAlias:
     """Point the case type's alias at a registered version; the move is in the ledger."""
     if alias not in ALIASES:
         raise InvalidInput(f"unknown alias {alias!r}",
@@ -97,7 +97,7 @@ def set_alias(*, session: Session, case_type: str, alias: str, version: str, act
     ledger.append(session=session, kind="model.alias_moved", actor=actor or ledger.operator(),
                   subject=f"{case_type}/{alias}",
                   content={"case_type": case_type, "alias": alias, "version": version, "reason": reason,
-                           "previous": previous.version if previous else None})
+                           "previous": previous.version if previous else None, **(details or {})})
     return entry
 
 

@@ -18,6 +18,7 @@ from app.cli.main import app
 from app.core.config import get_settings
 from app.db.session import session_factory
 from app.models import AuditEntry
+from training.promotion import PromotionRefused
 
 CASE_TYPE = "loop_ticket"
 T0 = datetime(2025, 1, 6, 9, tzinfo=UTC)
@@ -75,16 +76,31 @@ def test_overrides_retrain_the_model_and_the_promotion_reaches_the_running_servi
 
         second = train()  # a challenger: the champion stays until promoted
         assert top("LOOP-Z0")[0] == "fix"
-        promoted = runner.invoke(app, ["models", "promote", "--case-type", CASE_TYPE, "--version", second])
+        # The history is perfectly predictable, so both score top-1 1.0 on its holdout: the checks cannot see what
+        # only the decisions show, and refuse. A forced promotion needs a reason, and the ledger keeps it.
+        refused = runner.invoke(app, ["promote", "--case-type", CASE_TYPE, "--version", second])
+        assert isinstance(refused.exception, PromotionRefused) and "not above" in str(refused.exception)
+        no_reason = runner.invoke(app, ["promote", "--case-type", CASE_TYPE, "--version", second, "--force"])
+        assert "needs a reason" in str(no_reason.exception)
+        promoted = runner.invoke(app, ["promote", "--case-type", CASE_TYPE, "--version", second, "--force",
+                                       "--reason", "workers override fix with escalate for high priority"])
         assert promoted.exit_code == 0, promoted.output
+        assert "off-policy acceptance on 59 decisions" in promoted.stdout
         assert top("LOOP-Z0")[0] == "escalate"  # the same running service, no restart
         assert top("LOOP-LOW")[0] == "fix"  # only situation Z changed
+        rolled = runner.invoke(app, ["rollback", "--case-type", CASE_TYPE, "--reason", "checking the rollback"])
+        assert rolled.exit_code == 0, rolled.output
+        assert top("LOOP-Z1")[0] == "fix"  # the first champion is back, still without a restart
 
     with factory() as session:
         moves = session.scalars(select(AuditEntry).where(AuditEntry.kind == "model.alias_moved",
                                                          AuditEntry.subject == f"{CASE_TYPE}/champion")
                                 .order_by(AuditEntry.seq)).all()
-        assert [(m.content["previous"], m.content["version"]) for m in moves] == [(None, first), (first, second)]
+        assert [(m.content["previous"], m.content["version"]) for m in moves] == [(None, first), (first, second),
+                                                                                  (second, first)]
+        assert moves[1].content["forced"] is True and "escalate" in moves[1].content["reason"]
+        assert moves[1].content["checks"]["beats_on_holdout"] is False
+        assert moves[2].content["rollback_of"] == second
         assert ledger.verify(session=session).ok
 
     for suffix in (".csv", ".parquet"):

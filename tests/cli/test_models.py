@@ -76,7 +76,7 @@ def test_train_registers_a_verified_model_that_serves_suggestions_until_tampered
 
     artifact = folder / "model.joblib"
     artifact.write_bytes(artifact.read_bytes() + b"\0")
-    result = runner.invoke(app, ["models", "promote", "--case-type", CASE_TYPE, "--version", version])
+    result = runner.invoke(app, ["promote", "--case-type", CASE_TYPE, "--version", version])
     assert isinstance(result.exception, ArtifactRefused)
     assert "altered after it was registered" in str(result.exception)
     with TestClient(create_app(settings)) as client:  # a fresh service: nothing verified in memory
