@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     artifacts_dir: Path = Field(default=Path("artifacts"), description="folder of trained model artifacts")
     exploration_rate: float = Field(default=0.05, ge=0, le=1, description="chance a suggestion rank explores")
     suggestions_shown: int = Field(default=5, gt=0, le=50, description="actions a suggestion shows at most")
+    shadow_challenger: bool = Field(default=True, description="rank every suggestion with the challenger too, "
+                                                                 "and keep its ranking unshown")
     override_reasons: list[str] = Field(
         default=["customer_request", "new_information", "rule_not_applicable", "suggestion_wrong",
                  "policy_exception", "other"],

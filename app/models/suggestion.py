@@ -24,6 +24,8 @@ class Suggestion(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))
     # The policy's settings and every action's score: with the suggestion id (the seed) they replay the choice.
     policy: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    # Shadow mode: how the challenger would have ranked this case (never shown); null without a challenger.
+    shadow: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     # sha256 of the canonical JSON of the case snapshot: the inputs, fingerprinted.
     inputs_hash: Mapped[str] = mapped_column(String(64))
     case_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONDocument)

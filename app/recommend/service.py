@@ -73,6 +73,16 @@ class Recommender:
             self._baselines[case_type] = (time.monotonic(), ranking)
         return ranking
 
+    def shadow(self, *, session: Session, case_type: str, champion: Ranking) -> Ranking | None:
+        """The challenger, when shadow mode is on and the case type has one other than the champion."""
+        if not self.settings.shadow_challenger:
+            return None
+        challenger = models.aliased(session=session, case_type=case_type, alias="challenger")
+        if challenger is None or challenger.version == champion.version:
+            return None
+        loaded = self.models.load(challenger)
+        return Ranking(loaded.estimator, loaded.version, "model", None)
+
 
 def _baseline(*, session: Session, case_type: str) -> Ranking:
     cases = [case for case in cases_of_type(session=session, case_type=case_type, limit=BASELINE_CASES)
@@ -100,13 +110,20 @@ def suggest(*, session: Session, recommender: Recommender, case: CaseData, case_
     composed = compose(case=case, case_id=case_id, as_of=as_of, ruleset=ruleset, ranking=ranking, settings=settings,
                        suggestion_id=suggestion_id)
     response = composed.response
+    challenger = recommender.shadow(session=session, case_type=case.case_type, champion=ranking)
+    shadow = None
+    if challenger is not None:  # computed and kept, never shown: how the challenger would have ranked this case
+        shadowed = compose(case=case, case_id=case_id, as_of=as_of, ruleset=ruleset, ranking=challenger,
+                           settings=settings, suggestion_id=suggestion_id, outcome=composed.outcome).response
+        shadow = {"model_version": challenger.version,
+                  "actions": [[a["action"], a["status"], a["rank"], a["score"]] for a in shadowed["actions"]]}
     if ruleset is not None:
         remember_ruleset(session=session, ruleset=ruleset)
     snapshot = snapshot_of(case)
     session.add(Suggestion(
         suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of,
         ruleset=ruleset.name if ruleset else None, ruleset_version=ruleset.version if ruleset else None,
-        model_version=ranking.version, policy={**vars(settings), "scores": composed.scores},
+        model_version=ranking.version, policy={**vars(settings), "scores": composed.scores}, shadow=shadow,
         inputs_hash=sha256_hex(snapshot), case_snapshot=snapshot, response=response, created_at=utcnow(),
         requested_by=requested_by))
     session.flush()
@@ -125,15 +142,19 @@ class Composed:
 
     response: dict[str, Any]
     scores: dict[str, float]
+    outcome: RuleOutcome
 
 
 def compose(*, case: CaseData, case_id: str | None, as_of: datetime, ruleset: Ruleset | None, ranking: Ranking,
-            settings: PolicySettings, suggestion_id: str, scores: dict[str, float] | None = None) -> Composed:
+            settings: PolicySettings, suggestion_id: str, scores: dict[str, float] | None = None,
+            outcome: RuleOutcome | None = None) -> Composed:
     """The suggestion for `case` under exactly these ruleset, ranking and policy settings: a pure function of its
     arguments, so serving and replaying share it. `scores`, when given, stand in for the ranking's own (a replay
-    of a suggestion ranked by a baseline that has since been refitted)."""
-    outcome = (evaluator_for(ruleset).evaluate(case, as_of=as_of) if ruleset is not None
-               else RuleOutcome.ungoverned(case.case_id, as_of))
+    of a suggestion ranked by a baseline that has since been refitted); `outcome`, for the rules' (already
+    evaluated for this case, ruleset and time)."""
+    if outcome is None:
+        outcome = (evaluator_for(ruleset).evaluate(case, as_of=as_of) if ruleset is not None
+                   else RuleOutcome.ungoverned(case.case_id, as_of))
     if scores is None:
         scores, explanations = _scores(ranking.model, case, as_of=as_of, outcome=outcome)
     else:
@@ -149,7 +170,7 @@ def compose(*, case: CaseData, case_id: str | None, as_of: datetime, ruleset: Ru
                  for item in shown],
         flags=outcome.flags, checkpoints=outcome.checkpoints,
     ).model_dump(mode="json")
-    return Composed(response, scores)
+    return Composed(response, scores, outcome)
 
 
 def policy_rng(suggestion_id: str) -> random.Random:

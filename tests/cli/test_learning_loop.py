@@ -17,7 +17,7 @@ from app.cases.service import store_case
 from app.cli.main import app
 from app.core.config import get_settings
 from app.db.session import session_factory
-from app.models import AuditEntry
+from app.models import AuditEntry, Suggestion
 from training.promotion import PromotionRefused
 
 CASE_TYPE = "loop_ticket"
@@ -75,7 +75,11 @@ def test_overrides_retrain_the_model_and_the_promotion_reaches_the_running_servi
             assert decided.status_code == 201, decided.text
 
         second = train()  # a challenger: the champion stays until promoted
-        assert top("LOOP-Z0")[0] == "fix"
+        shown, suggestion_id = top("LOOP-Z0")
+        assert shown == "fix"
+        with factory() as session:  # shadow mode: the challenger ranked it too, unseen
+            shadow = session.get(Suggestion, suggestion_id).shadow
+        assert (shadow["model_version"], shadow["actions"][0][0]) == (second, "escalate")
         # The history is perfectly predictable, so both score top-1 1.0 on its holdout: the checks cannot see what
         # only the decisions show, and refuse. A forced promotion needs a reason, and the ledger keeps it.
         refused = runner.invoke(app, ["promote", "--case-type", CASE_TYPE, "--version", second])

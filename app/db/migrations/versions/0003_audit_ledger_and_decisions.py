@@ -77,6 +77,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_decisions_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_decisions_case_type'), ['case_type'], unique=False)
 
+    with op.batch_alter_table('suggestions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('shadow', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()),
+                                                                       'postgresql'), nullable=True))
+
     if op.get_bind().dialect.name == "postgresql":
         # The ledger is append-only: the database itself refuses to change or remove an entry.
         op.execute("""
@@ -99,6 +103,9 @@ def downgrade() -> None:
     with op.batch_alter_table('decisions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_decisions_case_type'))
         batch_op.drop_index(batch_op.f('ix_decisions_case_id'))
+
+    with op.batch_alter_table('suggestions', schema=None) as batch_op:
+        batch_op.drop_column('shadow')
 
     op.drop_table('decisions')
     with op.batch_alter_table('ruleset_versions', schema=None) as batch_op:
