@@ -7,9 +7,7 @@ from app.api.middleware import BodySizeLimit
 from app.api.routes import audit, cases, decisions, evaluation, health, suggestions
 from app.core.config import Settings, get_settings
 from app.db.session import get_engine, session_factory
-from app.recommend.registry import ModelCache
 from app.recommend.service import Recommender
-from app.rules.registry import FolderRegistry
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,8 +20,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.session_factory = session_factory(get_engine(settings.database_url))
-    app.state.rulesets = FolderRegistry(settings.rulesets_dir)
-    app.state.recommender = Recommender(settings, app.state.rulesets, ModelCache(settings.artifacts_dir))
+    app.state.recommender = Recommender.for_settings(settings)
+    app.state.rulesets = app.state.recommender.rulesets
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)

@@ -37,6 +37,24 @@ def seed(
 
 
 @app.command()
+def decide(
+    count: Annotated[int, typer.Option(min=1, help="open claims to suggest for and decide on")] = 300,
+    seed: Annotated[int, typer.Option(help="random seed of the simulated workers")] = 7,
+) -> None:
+    """Simulated case workers ask for suggestions on open demo claims and accept, override or dismiss them."""
+    from app.demo.decisions import simulate_decisions
+    from app.recommend.service import Recommender
+
+    recommender = Recommender.for_settings(get_settings())
+    with session_scope() as session:
+        result = simulate_decisions(session=session, recommender=recommender, case_type="motor_claim", count=count,
+                                    seed=seed)
+        session.commit()
+    err.print(f"{result.suggestions} suggestions; decisions: "
+              + ", ".join(f"{n} {outcome}" for outcome, n in result.decisions.items()))
+
+
+@app.command()
 def key(
     file: Annotated[Path, typer.Option(help="where to save the key for the README's examples")] = Path("var/demo-key"),
 ) -> None:

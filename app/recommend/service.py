@@ -58,6 +58,11 @@ class Recommender:
     _baselines: dict[str, tuple[float, Ranking]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "Recommender":
+        """A recommender over the configured rulesets folder and model artifacts."""
+        return cls(settings, FolderRegistry(settings.rulesets_dir), models.ModelCache(settings.artifacts_dir))
+
     def ranking(self, *, session: Session, case_type: str) -> Ranking:
         """The champion model of the case type, or the n-gram baseline over its stored history."""
         champion = models.aliased(session=session, case_type=case_type, alias="champion")
