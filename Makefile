@@ -30,9 +30,10 @@ run: setup
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/pytest
 
-# CI's bounded sample of the marked long runs: the acceptance evaluations on the shared event logs.
+# CI's bounded sample of the marked long runs: the acceptance evaluations on the shared event logs, and
+# 50 clients x 200 decisions against PostgreSQL (skipped where none answers).
 test-sample: setup
-	OMP_NUM_THREADS=1 $(BIN)/pytest -m slow tests/training/test_shared_logs.py
+	OMP_NUM_THREADS=1 $(BIN)/pytest -m slow tests/training/test_shared_logs.py tests/api/test_decisions_concurrency.py
 
 # The full suite including the marked long soak and differential runs.
 test-all: setup

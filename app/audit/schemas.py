@@ -9,7 +9,7 @@ class AuditEntryOut(BaseModel):
     seq: int
     at: str
     kind: str = Field(description="suggestion.served, decision.recorded, key.created, key.revoked, "
-                                  "model.registered, model.alias_moved")
+                                  "model.registered, model.alias_moved, ruleset.first_used")
     actor: str
     case_id: str | None
     subject: str | None

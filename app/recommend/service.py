@@ -123,7 +123,7 @@ def suggest(*, session: Session, recommender: Recommender, case: CaseData, case_
         shadow = {"model_version": challenger.version,
                   "actions": [[a["action"], a["status"], a["rank"], a["score"]] for a in shadowed["actions"]]}
     if ruleset is not None:
-        remember_ruleset(session=session, ruleset=ruleset)
+        remember_ruleset(session=session, ruleset=ruleset, actor=requested_by)
     snapshot = snapshot_of(case)
     session.add(Suggestion(
         suggestion_id=suggestion_id, case_id=case_id, case_type=case.case_type, as_of=as_of,

@@ -2,6 +2,7 @@
 
 from sqlalchemy.orm import Session
 
+from app.audit import ledger
 from app.core.errors import NotFound, field_problem
 from app.db.session import dialect_insert
 from app.models.base import utcnow
@@ -10,11 +11,18 @@ from app.rules.model import Ruleset
 from app.rules.validator import load_ruleset
 
 
-def remember_ruleset(*, session: Session, ruleset: Ruleset) -> None:
-    """Keep the ruleset's source under its version (once)."""
-    session.execute(dialect_insert(session, RulesetVersion.__table__).values(
+def remember_ruleset(*, session: Session, ruleset: Ruleset, actor: str) -> None:
+    """Keep the ruleset's source under its version (once); a version's first use is a ruleset change, in the
+    ledger."""
+    if session.get(RulesetVersion, ruleset.version) is not None:
+        return
+    inserted = session.execute(dialect_insert(session, RulesetVersion.__table__).values(
         version=ruleset.version, name=ruleset.name, case_type=ruleset.case_type, source=ruleset.source,
-        first_used_at=utcnow()).on_conflict_do_nothing(index_elements=["version"]))
+        first_used_at=utcnow()).on_conflict_do_nothing(index_elements=["version"]).returning(RulesetVersion.version))
+    if inserted.first() is not None:
+        ledger.append(session=session, kind="ruleset.first_used", actor=actor, subject=ruleset.version,
+                      content={"name": ruleset.name, "case_type": ruleset.case_type, "version": ruleset.version,
+                               "rules": len(ruleset.rules)})
 
 
 def recorded_ruleset(*, session: Session, version: str) -> Ruleset:

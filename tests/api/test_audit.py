@@ -4,7 +4,10 @@ import csv
 import io
 import json
 
+from sqlalchemy import select
+
 from app.auth.roles import Role
+from app.models import AuditEntry
 from tests.factories import case_body, event_body
 
 
@@ -36,3 +39,14 @@ def test_the_ledger_is_for_auditors_and_admins(client, auth):
     assert client.get("/v1/audit", headers=auth(Role.CLIENT)).status_code == 403
     assert client.get("/v1/audit/verify", headers=auth(Role.ADMIN)).status_code == 200
     assert client.get("/v1/audit", params={"since": "yesterday"}, headers=auth(Role.AUDITOR)).status_code == 422
+
+
+def test_a_ruleset_version_enters_the_ledger_when_it_first_judges_a_case(client, auth, session):
+    writer = auth(Role.CLIENT)
+    client.put("/v1/cases/A-2", json=case_body(case_type="motor_claim"), headers=writer)
+    client.post("/v1/cases/A-2/events", json=[event_body(0, type="fnol_received")], headers=writer)
+    served = client.post("/v1/cases/A-2/suggestions", headers=writer).json()
+    client.post("/v1/cases/A-2/suggestions", headers=writer)
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.kind == "ruleset.first_used",
+                                                       AuditEntry.subject == served["ruleset_version"])).all()
+    assert len(entries) == 1 and entries[0].content["case_type"] == "motor_claim"
