@@ -15,8 +15,9 @@ from sklearn.utils.validation import check_is_fitted
 from app.recommend.features import PAD
 
 
-class _FrameClassifier(ClassifierMixin, BaseEstimator):
-    """Shared plumbing: string classes in sorted order; predictions are the most probable class, ties to the first."""
+class FrameClassifier(ClassifierMixin, BaseEstimator):
+    """Shared plumbing of the classifiers over the feature frame (baselines and the ranker): string classes in sorted
+    order; predictions are the most probable class, ties to the first; frames with strings and NaN accepted."""
 
     def _fit_classes(self, y: Sequence) -> np.ndarray:
         y = np.asarray(y, dtype=object)
@@ -37,7 +38,7 @@ class _FrameClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-class MostFrequentNextAction(_FrameClassifier):
+class MostFrequentNextAction(FrameClassifier):
     """Every row gets the training frequencies of the next actions."""
 
     def fit(self, X: pd.DataFrame, y: Sequence) -> "MostFrequentNextAction":
@@ -54,7 +55,7 @@ class MostFrequentNextAction(_FrameClassifier):
         return np.tile(self.class_prior_, (len(X), 1))
 
 
-class NGramBackoff(_FrameClassifier):
+class NGramBackoff(FrameClassifier):
     """The next action after the last `order`, ..., 1, 0 activities (columns `last_1`, `last_2`, ...).
 
     The distribution after a context is its counts smoothed towards the distribution of the context one shorter:

@@ -25,7 +25,7 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -35,7 +35,7 @@ from sklearn.preprocessing import OrdinalEncoder
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
-from app.recommend.baselines import NGramBackoff
+from app.recommend.baselines import FrameClassifier, NGramBackoff
 from app.recommend.compiled import compile_pipeline
 from app.recommend.features import FeatureBuilder
 from app.rules.facts import CaseData, EventData
@@ -105,7 +105,7 @@ class NGramFeatures(TransformerMixin, BaseEstimator):
         return np.array([f"ngram:{c}" for c in self.classes_], dtype=object)
 
 
-class NextActionRanker(ClassifierMixin, BaseEstimator):
+class NextActionRanker(FrameClassifier):
     """Probability of each next action, calibrated; `explain` gives the features behind the top action.
 
     `categorical_features=None` takes the object/string/category columns of the frame passed to `fit`.
@@ -259,10 +259,6 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
             table = self.ngram_.predict_proba(X)
             return self._combine(table, self.model_.predict_proba(X) if self.model_ is not None and len(X) else None)
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """The most probable action per row (ties to the first in `classes_`)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(X, pd.DataFrame):
             raise TypeError("NextActionRanker expects the pandas feature frame of app.recommend.features")
@@ -358,13 +354,6 @@ class NextActionRanker(ClassifierMixin, BaseEstimator):
         effect = pd.Series(np.abs(drops), index=which).groupby(level=0).sum().reindex(columns, fill_value=0.0)
         ranked = effect.sort_values(ascending=False, kind="stable")
         return [c for c in columns if c in set(ranked.index[:self.max_explained_features])]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.input_tags.allow_nan = True
-        return tags
 
 
 @cache

@@ -4,23 +4,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.roles import Role
-from app.core.config import Settings
 from app.models import AuditEntry, Decision
 from tests.factories import case_body, event_body
-from tests.rules.fixtures import CLAIMS
-
-
-@pytest.fixture
-def settings(database, tmp_path) -> Settings:
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "claims.yaml").write_text(CLAIMS)
-    return Settings(database_url=database.url, rulesets_dir=tmp_path / "rules", artifacts_dir=tmp_path / "artifacts",
-                    exploration_rate=0.0)
-
-
-@pytest.fixture
-def headers(auth):
-    return auth(Role.CLIENT)
 
 
 @pytest.fixture

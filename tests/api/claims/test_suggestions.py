@@ -5,29 +5,14 @@ from sqlalchemy import select
 
 from app.auth.roles import Role
 from app.cases.service import case_data
-from app.core.config import Settings
 from app.models import Suggestion
 from app.recommend.catalog import catalog_for
 from app.recommend.policy import PolicySettings, choose
 from app.recommend.service import policy_rng
 from app.rules.registry import FolderRegistry, evaluator_for
 from tests.factories import case_body, event_body
-from tests.rules.fixtures import CLAIMS
 
 HISTORY = ["fnol", "documents_requested", "documents_received", "approve"]
-
-
-@pytest.fixture
-def settings(database, tmp_path) -> Settings:
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "claims.yaml").write_text(CLAIMS)
-    return Settings(database_url=database.url, rulesets_dir=tmp_path / "rules", artifacts_dir=tmp_path / "artifacts",
-                    exploration_rate=0.0)
-
-
-@pytest.fixture
-def headers(auth):
-    return auth(Role.CLIENT)
 
 
 @pytest.fixture
