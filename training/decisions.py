@@ -20,48 +20,55 @@ import pandas as pd
 from app.models import Decision, Suggestion
 from app.recommend.features import Examples, FeatureBuilder, OutcomeFor
 from app.recommend.service import case_from_snapshot
+from app.rules.facts import CaseData
 
 DECISION_WEIGHT = 5
 
 
 @dataclass(frozen=True)
-class DecisionExamples:
-    examples: Examples
-    used: Counter  # outcome -> decisions turned into examples
-    skipped: Counter  # why -> decisions not turned into examples
+class Learnable:
+    """The logged decisions sorted: those with an action to learn (and their cases as shown), and the rest."""
+
+    decisions: list[tuple[Decision, Suggestion, CaseData]]
+    used: Counter  # outcome -> decisions to learn from
+    skipped: Counter  # why -> decisions not learnt from
 
 
-def decision_examples(pairs: Sequence[tuple[Decision, Suggestion]], builder: FeatureBuilder, *,
-                      outcome_for: OutcomeFor | None = None, weight: int = DECISION_WEIGHT) -> DecisionExamples:
-    """Feature rows of the decided suggestions' cases, as they were when shown, labelled with the action taken."""
-    used, skipped = Counter(), Counter()
-    requests, labels, meta = [], [], []
+def learnable(pairs: Sequence[tuple[Decision, Suggestion]]) -> Learnable:
+    """Which logged decisions become examples (accepted, and overridden with a catalog action), and why not."""
+    kept, used, skipped = [], Counter(), Counter()
     for decision, suggestion in pairs:
+        case = case_from_snapshot(suggestion.case_snapshot)
         if decision.outcome == "dismissed" or decision.action is None:
             skipped["dismissed"] += 1
-            continue
-        if decision.ad_hoc:
+        elif decision.ad_hoc:
             skipped["ad hoc action"] += 1
-            continue
-        case = case_from_snapshot(suggestion.case_snapshot)
-        if not case.events:
+        elif not case.events:
             skipped["no history"] += 1
-            continue
-        outcome = outcome_for(case, suggestion.as_of) if outcome_for is not None else None
-        requests.append((case, None, suggestion.as_of, outcome))
-        labels.append(decision.action)
-        meta.append({"case_id": case.case_id, "prefix_length": len(case.events), "prefix_end": suggestion.as_of,
-                     "case_start": case.events[0].at, "case_end": suggestion.as_of})
-        used[decision.outcome] += 1
-    if not requests:
-        return DecisionExamples(Examples(pd.DataFrame(columns=builder.feature_names_), pd.Series([], dtype=object),
-                                         pd.DataFrame(columns=["case_id"])), used, skipped)
-    X = builder.rows(requests)
+        else:
+            kept.append((decision, suggestion, case))
+            used[decision.outcome] += 1
+    return Learnable(kept, used, skipped)
+
+
+def decision_examples(decisions: Learnable, builder: FeatureBuilder, *, outcome_for: OutcomeFor | None = None,
+                      weight: int = DECISION_WEIGHT) -> Examples:
+    """Feature rows of the decided suggestions' cases, as they were when shown, labelled with the action taken."""
+    if not decisions.decisions:
+        return Examples(pd.DataFrame(columns=builder.feature_names_), pd.Series([], dtype=object),
+                        pd.DataFrame(columns=["case_id"]))
+    requests = [(case, None, suggestion.as_of,
+                 outcome_for(case, suggestion.as_of) if outcome_for is not None else None)
+                for _, suggestion, case in decisions.decisions]
+    labels = np.asarray([decision.action for decision, _, _ in decisions.decisions], dtype=object)
+    meta = pd.DataFrame([{"case_id": case.case_id, "prefix_length": len(case.events), "prefix_end": suggestion.as_of,
+                          "case_start": case.events[0].at, "case_end": suggestion.as_of}
+                         for _, suggestion, case in decisions.decisions])
     repeat = np.repeat(np.arange(len(labels)), weight)
     index = pd.RangeIndex(len(repeat))
-    X = X.iloc[repeat].set_axis(index)
-    y = pd.Series(np.asarray(labels, dtype=object)[repeat], index=index, name="next_activity", dtype=object)
-    return DecisionExamples(Examples(X, y, pd.DataFrame(meta).iloc[repeat].set_axis(index)), used, skipped)
+    X = builder.rows(requests).iloc[repeat].set_axis(index)
+    y = pd.Series(labels[repeat], index=index, name="next_activity", dtype=object)
+    return Examples(X, y, meta.iloc[repeat].set_axis(index))
 
 
 def concat(first: Examples, second: Examples) -> Examples:

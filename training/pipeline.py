@@ -23,13 +23,13 @@ from app.decisions.service import decided_suggestions
 from app.models import ModelVersion
 from app.recommend import registry
 from app.recommend.catalog import catalog_for
-from app.recommend.features import Examples, FeatureBuilder
+from app.recommend.features import FeatureBuilder
 from app.recommend.ranker import NextActionRanker
 from app.recommend.service import snapshot_of
 from app.rules.facts import CaseData
 from app.rules.registry import FolderRegistry
 from training.dataset import rule_outcomes
-from training.decisions import DECISION_WEIGHT, DecisionExamples, decision_examples
+from training.decisions import DECISION_WEIGHT, decision_examples, learnable
 from training.evaluate import RANKER, Report, evaluate_cases
 from training.report import write_report
 from training.train import fit_ranker
@@ -64,31 +64,27 @@ def train_case_type(*, session: Session, settings: Settings, case_type: str, max
     if evaluate:
         report = evaluate_cases(cases, name=case_type, protocol="temporal", ranker=ranker,
                                 builder=FeatureBuilder(ruleset=ruleset), outcome_for=outcome_for, progress=progress)
-    pairs = decided_suggestions(session=session, case_type=case_type)
-    from_decisions: list[DecisionExamples] = []
-
-    def decision_rows(builder: FeatureBuilder) -> Examples:
-        from_decisions.append(decision_examples(pairs, builder, outcome_for=outcome_for, weight=decision_weight))
-        return from_decisions[0].examples
-
+    decisions = learnable(decided_suggestions(session=session, case_type=case_type))
+    logged = len(decisions.decisions) + sum(decisions.skipped.values())
     if report is not None and not refit:
         trained, metadata = report.fitted
         metadata = {**metadata, "fitted_on": "temporal training part"}
+        used, skipped = {}, ({"not refitted (--no-refit)": logged} if logged else {})
     else:
-        trained, metadata = fit_ranker(cases, ranker=ranker, ruleset=ruleset, outcome_for=outcome_for,
-                                       extra=decision_rows if pairs else None, progress=progress)
+        trained, metadata = fit_ranker(
+            cases, ranker=ranker, ruleset=ruleset, outcome_for=outcome_for, progress=progress,
+            extra=(lambda builder: decision_examples(decisions, builder, outcome_for=outcome_for,
+                                                     weight=decision_weight)) if decisions.decisions else None)
         metadata = {**metadata, "fitted_on": "every case"}
-    decisions = {"logged": len(pairs), "weight": decision_weight,
-                 "used": dict(from_decisions[0].used) if from_decisions else {},
-                 "skipped": dict(from_decisions[0].skipped) if from_decisions else
-                 ({"not refitted (--no-refit)": len(pairs)} if pairs else {})}
+        used, skipped = dict(decisions.used), dict(decisions.skipped)
+    decision_summary = {"logged": logged, "weight": decision_weight, "used": used, "skipped": skipped}
     seen = Counter(event.type for case in cases for event in case.events)
     catalog = catalog_for(case_type, ruleset, seen)
     uncatalogued = {action: seen[action] for action in catalog.unknown(seen)}
     metadata.update(
         ruleset=ruleset.name if ruleset else None, ruleset_version=ruleset.version if ruleset else None,
         catalog_source=catalog.source, uncatalogued_actions=uncatalogued,
-        evaluation=_evaluation(report), decisions=decisions,
+        evaluation=_evaluation(report), decisions=decision_summary,
     )
     row = registry.register(session=session, artifacts=settings.artifacts_dir, case_type=case_type,
                             estimator=trained, metadata=metadata,
@@ -101,7 +97,7 @@ def train_case_type(*, session: Session, settings: Settings, case_type: str, max
     if champion or registry.aliased(session=session, case_type=case_type, alias="champion") is None:
         registry.set_alias(session=session, case_type=case_type, alias="champion", version=row.version)
         aliases.append("champion")
-    return TrainingRun(row, aliases, report, uncatalogued, folder, decisions)
+    return TrainingRun(row, aliases, report, uncatalogued, folder, decision_summary)
 
 
 def training_cases(*, session: Session, case_type: str, max_cases: int | None = None) -> list[CaseData]:

@@ -60,7 +60,8 @@ def simulate_decisions(*, session: Session, recommender: Recommender, case_type:
                               comment="simulated override", actor=worker)
         else:
             body = DecisionIn(outcome="dismissed", actor=worker)
-        record_decision(session=session, suggestion_id=response["suggestion_id"], body=body, catalog=catalog,
+        record_decision(session=session, suggestion_id=response["suggestion_id"], body=body,
+                        rulesets=recommender.rulesets,
                         reasons=reasons, idempotency_key=None, recorded_by="demo-workers")
         outcomes[body.outcome] += 1
     return Simulated(len(case_ids), outcomes)

@@ -8,8 +8,6 @@ from app.api.deps import CaseWriter, SessionDep, SettingsDep
 from app.core.schemas import ErrorResponse
 from app.decisions.schemas import DecisionIn, DecisionOut
 from app.decisions.service import record_decision
-from app.models import Suggestion
-from app.recommend.catalog import catalog_for
 
 router = APIRouter(prefix="/v1", tags=["decisions"],
                    responses={code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)})
@@ -21,10 +19,8 @@ def decide(suggestion_id: str, body: DecisionIn, session: SessionDep, settings: 
            response: Response, principal: CaseWriter,
            idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> DecisionOut:
     """Record what the case worker did with a suggestion (201); a retry answers with the stored decision (200)."""
-    suggestion = session.get(Suggestion, suggestion_id)
-    case_type = suggestion.case_type if suggestion else ""
-    catalog = catalog_for(case_type, request.app.state.rulesets.find(case_type)).labels if suggestion else {}
-    recorded = record_decision(session=session, suggestion_id=suggestion_id, body=body, catalog=list(catalog),
+    recorded = record_decision(session=session, suggestion_id=suggestion_id, body=body,
+                               rulesets=request.app.state.rulesets,
                                reasons=settings.override_reasons, idempotency_key=idempotency_key,
                                recorded_by=principal.name)
     session.commit()
