@@ -61,8 +61,12 @@ class RuleEngine:
         self._chunks = [_ChunkHandle(chunk) for chunk in plan.chunks]
         self._arity = {name: len(query.patterns) for name, query in plan.queries.items()}
 
-    def answer(self, level: int, facts: list[Fact]) -> dict[str, list[Row]]:
-        """Every row of every query at `level` over `facts` (facts in pattern order), by query name."""
+    def answer(self, level: int, facts: list[Fact], projected: list[str] | None = None) -> dict[str, list[Row]]:
+        """Every row of every query at `level` over `facts` (facts in pattern order), by query name.
+
+        `projected` holds the engine JSON of the first facts from an earlier level of the same evaluation
+        (a fact keeps its id from level to level); it is extended with the rest.
+        """
         chunks = [handle for handle in self._chunks if handle.chunk.level == level]
         answers: dict[str, list[Row]] = {name: [] for handle in chunks for name in handle.chunk.queries}
         if not chunks:
@@ -70,7 +74,9 @@ class RuleEngine:
         ids = fact_ids(len(facts) + 1)[:len(facts) + 1]
         by_id = dict(zip(ids, facts, strict=False))
         projections = self.plan.projections
-        payloads = [projections[fact.type].json(fact, fact_id) for fact, fact_id in zip(facts, ids, strict=False)]
+        payloads = projected if projected is not None else []
+        payloads.extend(projections[fact.type].json(fact, ids[index])
+                        for index, fact in enumerate(facts[len(payloads):], start=len(payloads)))
         sentinel = f'{{"id":"{ids[-1]}","sid":"{SID}","{TYPE}":"{SENTINEL_TYPE}"}}'
         for handle in chunks:
             types = handle.chunk.fact_types

@@ -86,11 +86,14 @@ class Evaluator:
         """The outcome of the ruleset for the facts of one case (from `facts`)."""
         ruleset = self.plan.ruleset
         builder = OutcomeBuilder(self.schema, ruleset.version)
+        projected: list[str] = []
         for level in range(self.plan.levels):
-            answers = self.engine.answer(level, facts + builder.derived_facts)
+            answers = self.engine.answer(level, facts + builder.derived_facts, projected)
             for rule_plan in self.plan.rules:
                 if rule_plan.level == level:
-                    builder.fire_rule(matches_of(rule_plan, answers), satisfied_of(rule_plan, answers))
+                    matches = matches_of(rule_plan, answers)
+                    if matches:
+                        builder.fire_rule(matches, satisfied_of(rule_plan, answers))
         return builder.outcome(ruleset.name, case_id, as_of.astimezone(UTC))
 
 
@@ -128,7 +131,7 @@ def rows_of(query: Query, answers: Answers) -> list[Row]:
 def solve(conjunction: Conjunction, answers: Answers) -> list[Row]:
     """The rows of the conjunction's positive patterns that no `no` pattern excludes."""
     rows = rows_of(conjunction.main, answers)
-    if not conjunction.excluders:
+    if not rows or not conjunction.excluders:
         return rows
     aliases = conjunction.main.aliases
     excluders = [_Extensions(excluder, answers) for excluder in conjunction.excluders]
