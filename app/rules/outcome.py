@@ -4,6 +4,7 @@ Plain frozen dataclasses: the evaluation builds them from data it already checke
 validated twice on the hot path; the API serialises them as they are.
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -105,3 +106,18 @@ class RuleOutcome:
     def to_dict(self) -> dict[str, Any]:
         """The outcome as plain data (what the API returns, before JSON)."""
         return asdict(self)
+
+
+# What an outcome holds, aspect by aspect, as sets of names: what test suites expect and simulations compare.
+OUTCOME_ASPECTS: dict[str, Callable[[RuleOutcome], set[str]]] = {
+    "flags": lambda o: {f.code for f in o.flags},
+    "open_checkpoints": lambda o: {c.id for c in o.checkpoints if c.status == "open"},
+    "satisfied_checkpoints": lambda o: {c.id for c in o.checkpoints if c.status == "satisfied"},
+    "checkpoints": lambda o: {c.id for c in o.checkpoints},
+    "required": lambda o: {a.action for a in o.required_actions},
+    "forbidden": lambda o: {a.action for a in o.forbidden_actions},
+    "recommended": lambda o: {a.action for a in o.recommended_actions},
+    "blocked": lambda o: set(o.blocked_actions),
+    "derived": lambda o: {d.type for d in o.derived_facts},
+    "fired": lambda o: {f.rule_id for f in o.trace},
+}

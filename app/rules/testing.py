@@ -18,7 +18,6 @@ required, forbidden, recommended, blocked (actions), derived (fact types), fired
 a `no_` twin for absence; and `error: <rule id>` for a consequence that must fail naming that rule.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,22 +27,10 @@ from app.core.schemas import parse_iso8601
 from app.rules.evaluation import Evaluator, RuleConsequenceError
 from app.rules.facts import CaseData, EventData
 from app.rules.loader import LineDict, YamlProblem, line_of, load_yaml
-from app.rules.outcome import RuleOutcome
+from app.rules.outcome import OUTCOME_ASPECTS
 from app.rules.validator import Problem, RulesetInvalid
 
-_PRESENT: dict[str, Callable[[RuleOutcome], set[str]]] = {
-    "flags": lambda o: {f.code for f in o.flags},
-    "open_checkpoints": lambda o: {c.id for c in o.checkpoints if c.status == "open"},
-    "satisfied_checkpoints": lambda o: {c.id for c in o.checkpoints if c.status == "satisfied"},
-    "checkpoints": lambda o: {c.id for c in o.checkpoints},
-    "required": lambda o: {a.action for a in o.required_actions},
-    "forbidden": lambda o: {a.action for a in o.forbidden_actions},
-    "recommended": lambda o: {a.action for a in o.recommended_actions},
-    "blocked": lambda o: set(o.blocked_actions),
-    "derived": lambda o: {d.type for d in o.derived_facts},
-    "fired": lambda o: {f.rule_id for f in o.trace},
-}
-EXPECTATIONS = (*_PRESENT, *(f"no_{key}" for key in _PRESENT), "error")
+EXPECTATIONS = (*OUTCOME_ASPECTS, *(f"no_{key}" for key in OUTCOME_ASPECTS), "error")
 
 
 @dataclass(frozen=True)
@@ -133,7 +120,7 @@ def run_suite(evaluator: Evaluator, tests: list[CaseTest], *, source: str) -> Su
             if key == "error":
                 continue
             absent = key.startswith("no_")
-            present = _PRESENT[key.removeprefix("no_")](outcome)
+            present = OUTCOME_ASPECTS[key.removeprefix("no_")](outcome)
             wrong = sorted(set(names) & present) if absent else sorted(set(names) - present)
             if wrong:
                 what = key.removeprefix("no_").replace("_", " ")
