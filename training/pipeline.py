@@ -27,7 +27,7 @@ from app.recommend.features import FeatureBuilder
 from app.recommend.ranker import NextActionRanker
 from app.recommend.service import snapshot_of
 from app.rules.facts import CaseData
-from app.rules.registry import FolderRegistry
+from app.rules.registry import RulesetRegistry
 from training.dataset import rule_outcomes
 from training.decisions import DECISION_WEIGHT, decision_examples, learnable
 from training.evaluate import RANKER, Report, evaluate_cases
@@ -57,7 +57,7 @@ def train_case_type(*, session: Session, settings: Settings, case_type: str, max
     The new version becomes `challenger`, and `champion` too when asked or when the case type has none yet.
     """
     cases = training_cases(session=session, case_type=case_type, max_cases=max_cases)
-    ruleset = FolderRegistry(settings.rulesets_dir).find(case_type)
+    ruleset = RulesetRegistry.for_settings(settings).find(session=session, case_type=case_type)
     outcome_for = rule_outcomes(ruleset) if ruleset is not None else None
     ranker = NextActionRanker(n_threads=threads)
     report = None

@@ -21,7 +21,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="largest accepted request body")
     max_history_events: int = Field(default=10_000, gt=0, description="most events one case may hold")
     history_page_size: int = Field(default=100, gt=0, le=1_000, description="default history page size")
-    rulesets_dir: Path = Field(default=Path("rulesets"), description="folder of the active rulesets")
+    rulesets_dir: Path = Field(default=Path("rulesets"), description="folder of rulesets: imported as drafts, "
+                                                                    "exported from the active versions")
+    rulesets_folder_fallback: bool = Field(
+        default=True, description="a case type no version was ever activated for is governed by its file in "
+                                  "rulesets_dir; turn off so that only approved, activated versions govern")
+    ruleset_min_coverage: float = Field(default=1.0, ge=0, le=1, description="share of a version's rules its "
+                                                                            "test suite must fire to pass the gate")
     artifacts_dir: Path = Field(default=Path("artifacts"), description="folder of trained model artifacts")
     exploration_rate: float = Field(default=0.05, ge=0, le=1, description="chance a suggestion rank explores")
     suggestions_shown: int = Field(default=5, gt=0, le=50, description="actions a suggestion shows at most")

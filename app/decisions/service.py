@@ -14,7 +14,7 @@ from app.decisions.schemas import DecisionIn
 from app.models import Decision, Suggestion
 from app.models.base import utcnow
 from app.recommend.catalog import catalog_for
-from app.rules.registry import FolderRegistry
+from app.rules.registry import RulesetRegistry
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Recorded:
     created: bool
 
 
-def record_decision(*, session: Session, suggestion_id: str, body: DecisionIn, rulesets: FolderRegistry,
+def record_decision(*, session: Session, suggestion_id: str, body: DecisionIn, rulesets: RulesetRegistry,
                     reasons: Sequence[str], idempotency_key: str | None, recorded_by: str) -> Recorded:
     """Store the one decision on a suggestion. The same request again (by Idempotency-Key, or the same content
     without one) answers with the stored decision; a different decision on a decided suggestion is a Conflict."""
@@ -38,7 +38,7 @@ def record_decision(*, session: Session, suggestion_id: str, body: DecisionIn, r
         raise NotFound(f"no suggestion {suggestion_id!r}",
                        detail=[field_problem("suggestion_id", "unknown suggestion", "not_found")])
     shown = {item["action"]: item for item in suggestion.response["actions"]}
-    catalog = catalog_for(suggestion.case_type, rulesets.find(suggestion.case_type)).labels
+    catalog = catalog_for(suggestion.case_type, rulesets.find(session=session, case_type=suggestion.case_type)).labels
     ad_hoc = _check(body, shown, set(catalog) | set(shown) | set(suggestion.policy.get("scores", {})), reasons)
     item = shown.get(body.action) if body.action else None
     decision = Decision(

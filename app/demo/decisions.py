@@ -34,7 +34,7 @@ def simulate_decisions(*, session: Session, recommender: Recommender, case_type:
     case_ids = session.scalars(select(Case.case_id).where(Case.case_type == case_type, Case.status != "closed",
                                                           Case.case_id.not_in(decided))
                                .order_by(Case.case_id).limit(count)).all()
-    ruleset = recommender.rulesets.find(case_type)
+    ruleset = recommender.rulesets.find(session=session, case_type=case_type)
     reasons = recommender.settings.override_reasons
     outcomes = {"accepted": 0, "overridden": 0, "dismissed": 0}
     for case_id in case_ids:

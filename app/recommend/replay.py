@@ -33,7 +33,7 @@ def replay(*, session: Session, recommender: Recommender, suggestion_id: str) ->
         scores = row.policy["scores"]
     replayed = compose(case=case, case_id=row.case_id, as_of=row.as_of, ruleset=ruleset, ranking=ranking,
                        settings=settings, suggestion_id=suggestion_id, scores=scores).response
-    active_ruleset = recommender.rulesets.find(row.case_type)
+    active_ruleset = recommender.rulesets.find(session=session, case_type=row.case_type)
     active_ranking = recommender.ranking(session=session, case_type=row.case_type)
     current = compose(case=case, case_id=row.case_id, as_of=row.as_of, ruleset=active_ruleset,
                       ranking=active_ranking, settings=settings, suggestion_id=suggestion_id).response

@@ -26,7 +26,7 @@ from app.recommend.schemas import SuggestionOut
 from app.rules.facts import CaseData, EventData
 from app.rules.model import Ruleset
 from app.rules.outcome import RuleOutcome
-from app.rules.registry import FolderRegistry, evaluator_for
+from app.rules.registry import RulesetRegistry, evaluator_for
 from app.rules.versions import remember_ruleset
 
 BASELINE_CASES = 5_000  # the most recent stored cases the fallback n-gram learns from
@@ -53,7 +53,7 @@ class Recommender:
     """What serving keeps between requests: the rulesets, verified models, fallback baselines."""
 
     settings: Settings
-    rulesets: FolderRegistry
+    rulesets: RulesetRegistry
     models: models.ModelCache
     _baselines: dict[str, tuple[float, Ranking]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -61,7 +61,7 @@ class Recommender:
     @classmethod
     def for_settings(cls, settings: Settings) -> "Recommender":
         """A recommender over the configured rulesets folder and model artifacts."""
-        return cls(settings, FolderRegistry(settings.rulesets_dir), models.ModelCache(settings.artifacts_dir))
+        return cls(settings, RulesetRegistry.for_settings(settings), models.ModelCache(settings.artifacts_dir))
 
     def ranking(self, *, session: Session, case_type: str) -> Ranking:
         """The champion model of the case type, or the n-gram baseline over its stored history."""
@@ -107,7 +107,7 @@ def suggest(*, session: Session, recommender: Recommender, case: CaseData, case_
             as_of: datetime | None, requested_by: str) -> dict[str, Any]:
     """Rank the next actions for `case`, store the suggestion, and return it as sent (JSON-ready)."""
     as_of = as_of or utcnow()
-    ruleset = recommender.rulesets.find(case.case_type)
+    ruleset = recommender.rulesets.find(session=session, case_type=case.case_type)
     ranking = recommender.ranking(session=session, case_type=case.case_type)
     settings = PolicySettings(exploration=recommender.settings.exploration_rate,
                               shown=recommender.settings.suggestions_shown)

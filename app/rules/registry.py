@@ -1,8 +1,10 @@
 """Where rulesets come from and how they are made ready to evaluate.
 
-Until rulesets are versioned in the database, the active ruleset of a case type is the file in the
-rulesets folder that declares it. Compiled evaluators are cached by ruleset version (a content
-hash), so a changed file is recompiled and an unchanged one is not.
+The active ruleset of a case type is the version activated for it in the database, read on every
+evaluation (one primary-key lookup), so an activation or rollback reaches every worker at its next
+request without a restart. A case type no version was ever activated for is governed by the file in
+the rulesets folder that declares it, unless that fallback is turned off. Parsed rulesets and
+compiled evaluators are cached by version (a content hash), so a version is compiled once.
 """
 
 import threading
@@ -10,11 +12,17 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
 from app.core.errors import CasewiseError, NotFound, field_problem
+from app.models.ruleset_version import RulesetActivation
 from app.rules.compiler import compile_ruleset
 from app.rules.evaluation import Evaluator
 from app.rules.model import Ruleset
 from app.rules.validator import Problem, RulesetInvalid, load_ruleset_file
+from app.rules.versions import recorded_ruleset
 
 TESTS_SUFFIX = ".tests.yaml"
 
@@ -52,6 +60,56 @@ def evaluator_for(ruleset: Ruleset) -> Evaluator:
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return evaluator
+
+
+class RulesetRegistry:
+    """The ruleset governing each case type: the activated version, else the folder's file."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = FolderRegistry(folder) if folder is not None else None
+        self._lock = threading.Lock()
+        self._parsed: OrderedDict[str, Ruleset] = OrderedDict()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "RulesetRegistry":
+        """The registry the settings describe: with the folder fallback unless it is turned off."""
+        return cls(settings.rulesets_dir if settings.rulesets_folder_fallback else None)
+
+    def active(self, *, session: Session, case_type: str) -> Ruleset:
+        """The ruleset governing `case_type`; NotFound when none does."""
+        ruleset = self.find(session=session, case_type=case_type)
+        if ruleset is None:
+            raise NotFound(f"no active ruleset for case type {case_type!r}",
+                           detail=[field_problem("case_type", f"no ruleset governs {case_type!r}", "not_found")])
+        return ruleset
+
+    def find(self, *, session: Session, case_type: str) -> Ruleset | None:
+        """The ruleset governing `case_type` as `session` sees the database, or None when none does."""
+        version = session.scalar(select(RulesetActivation.version).where(RulesetActivation.case_type == case_type))
+        if version is not None:
+            return self.version(session=session, version=version)
+        return self.folder.find(case_type) if self.folder is not None else None
+
+    def version(self, *, session: Session, version: str) -> Ruleset:
+        """A stored version, parsed once and kept while recently used."""
+        with self._lock:
+            ruleset = self._parsed.get(version)
+            if ruleset is not None:
+                self._parsed.move_to_end(version)
+                return ruleset
+        ruleset = recorded_ruleset(session=session, version=version)
+        with self._lock:
+            self._parsed[version] = ruleset
+            while len(self._parsed) > _CACHE_SIZE:
+                self._parsed.popitem(last=False)
+        return ruleset
+
+    def governed(self, *, session: Session) -> dict[str, str]:
+        """Each governed case type and where its ruleset comes from: `database` or `folder`. Raises
+        RulesetUnavailable when the folder does not validate."""
+        activated = dict.fromkeys(session.scalars(select(RulesetActivation.case_type)), "database")
+        from_folder = dict.fromkeys(self.folder.case_types(), "folder") if self.folder is not None else {}
+        return dict(sorted({**from_folder, **activated}.items()))
 
 
 class FolderRegistry:

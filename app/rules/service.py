@@ -9,22 +9,24 @@ from app.core.errors import PayloadTooLarge, field_problem
 from app.models.base import utcnow
 from app.rules.facts import CaseData, events_from
 from app.rules.outcome import RuleOutcome
-from app.rules.registry import FolderRegistry, evaluator_for
+from app.rules.registry import RulesetRegistry, evaluator_for
 from app.rules.schemas import InlineEvaluationRequest
 
 
-def evaluate_stored(*, session: Session, registry: FolderRegistry, case_id: str,
+def evaluate_stored(*, session: Session, registry: RulesetRegistry, case_id: str,
                     as_of: datetime | None) -> RuleOutcome:
     """The outcome for a stored case and its whole history."""
     data = case_data(session=session, case_id=case_id)
-    return evaluator_for(registry.active(data.case_type)).evaluate(data, as_of=as_of or utcnow())
+    return evaluator_for(registry.active(session=session, case_type=data.case_type)).evaluate(
+        data, as_of=as_of or utcnow())
 
 
-def evaluate_inline(*, registry: FolderRegistry, request: InlineEvaluationRequest,
+def evaluate_inline(*, session: Session, registry: RulesetRegistry, request: InlineEvaluationRequest,
                     max_history: int) -> RuleOutcome:
     """The outcome for a case sent whole in the request; nothing is stored."""
     data = inline_case(request, max_history=max_history)
-    return evaluator_for(registry.active(data.case_type)).evaluate(data, as_of=request.as_of or utcnow())
+    return evaluator_for(registry.active(session=session, case_type=data.case_type)).evaluate(
+        data, as_of=request.as_of or utcnow())
 
 
 def inline_case(request: InlineEvaluationRequest, *, max_history: int) -> CaseData:

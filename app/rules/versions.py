@@ -6,7 +6,7 @@ from app.audit import ledger
 from app.core.errors import NotFound, field_problem
 from app.db.session import dialect_insert
 from app.models.base import utcnow
-from app.models.ruleset_version import RulesetVersion
+from app.models.ruleset_version import RulesetStatus, RulesetVersion
 from app.rules.model import Ruleset
 from app.rules.validator import load_ruleset
 
@@ -14,11 +14,16 @@ from app.rules.validator import load_ruleset
 def remember_ruleset(*, session: Session, ruleset: Ruleset, actor: str) -> None:
     """Keep the ruleset's source under its version (once); a version's first use is a ruleset change, in the
     ledger."""
-    if session.get(RulesetVersion, ruleset.version) is not None:
+    row = session.get(RulesetVersion, ruleset.version)
+    if row is not None:
+        if row.first_used_at is None:  # a governed version, judging its first case: its activation is in the ledger
+            row.first_used_at = utcnow()
         return
+    now = utcnow()
     inserted = session.execute(dialect_insert(session, RulesetVersion.__table__).values(
         version=ruleset.version, name=ruleset.name, case_type=ruleset.case_type, source=ruleset.source,
-        first_used_at=utcnow()).on_conflict_do_nothing(index_elements=["version"]).returning(RulesetVersion.version))
+        status=RulesetStatus.UNMANAGED.value, created_at=now, first_used_at=now,
+    ).on_conflict_do_nothing(index_elements=["version"]).returning(RulesetVersion.version))
     if inserted.first() is not None:
         ledger.append(session=session, kind="ruleset.first_used", actor=actor, subject=ruleset.version,
                       content={"name": ruleset.name, "case_type": ruleset.case_type, "version": ruleset.version,

@@ -24,8 +24,8 @@ def evaluate_case(case_id: CaseId, session: SessionDep, request: Request, _: Cas
 
 
 @router.post("/evaluation", response_model=RuleOutcome)
-def evaluate_inline(body: InlineEvaluationRequest, request: Request, settings: SettingsDep,
+def evaluate_inline(body: InlineEvaluationRequest, request: Request, session: SessionDep, settings: SettingsDep,
                     _: CaseEvaluator) -> RuleOutcome:
     """Evaluate a case sent whole in the request; nothing is stored."""
-    return service.evaluate_inline(registry=request.app.state.rulesets, request=body,
+    return service.evaluate_inline(session=session, registry=request.app.state.rulesets, request=body,
                                    max_history=settings.max_history_events)

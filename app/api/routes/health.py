@@ -41,9 +41,14 @@ def ready(session: SessionDep, request: Request) -> JSONResponse:
     except SQLAlchemyError:
         current, database = None, "unreachable"
     try:
-        rulesets, rulesets_ok = f"ok ({', '.join(request.app.state.rulesets.case_types()) or 'none'})", True
+        governed = request.app.state.rulesets.governed(session=session)
+        rulesets = "ok (" + (", ".join(f"{case_type}: {origin}" for case_type, origin in governed.items())
+                             or "none") + ")"
+        rulesets_ok = True
     except RulesetUnavailable as exc:
         rulesets, rulesets_ok = exc.message, False
+    except SQLAlchemyError:
+        rulesets, rulesets_ok = "unknown: the database does not answer", False
     ok = database == "reachable" and current == expected and rulesets_ok
     body = Readiness(status="ready" if ok else "not_ready", database=database, schema_revision=current,
                      expected_revision=expected, rulesets=rulesets)
