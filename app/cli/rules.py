@@ -6,6 +6,8 @@ from typing import Annotated
 import typer
 
 from app.cli.console import out
+from app.rules.analysis import analyze as analyze_ruleset
+from app.rules.diff import diff_rulesets
 from app.rules.facts import fact_reference
 from app.rules.registry import evaluator_for, ruleset_files
 from app.rules.testing import load_suite, run_suite, suite_path
@@ -80,3 +82,44 @@ def _finish(failed: int, total: int, what: str) -> None:
     if failed:
         out.print(f"[red]{failed} of {total} ruleset(s) {what}[/red]")
         raise typer.Exit(1)
+
+
+@app.command()
+def analyze(paths: Paths) -> None:
+    """Look for impossible conditions, duplicate and shadowed rules, contradictions and unused derived facts;
+    exits 1 when anything is found."""
+    files = ruleset_files(paths)
+    failed = 0
+    for path in files:
+        try:
+            findings = analyze_ruleset(load_ruleset_file(path))
+        except RulesetInvalid as exc:
+            failed += 1
+            for problem in exc.problems:
+                out.print(str(problem), markup=False)
+            continue
+        for finding in findings:
+            where = f"{path}:{finding.line}" if finding.line else str(path)
+            rules = f" [{', '.join(finding.rule_ids)}]" if finding.rule_ids else ""
+            out.print(f"{where}: {finding.severity} {finding.kind}{rules}: {finding.message}", markup=False)
+        if findings:
+            failed += 1
+        else:
+            out.print(f"{path}: no findings", markup=False)
+    _finish(failed, len(files), "with findings or invalid")
+
+
+@app.command()
+def diff(
+    old_file: Annotated[Path, typer.Argument(help="the ruleset before", exists=True, dir_okay=False)],
+    new_file: Annotated[Path, typer.Argument(help="the ruleset after", exists=True, dir_okay=False)],
+) -> None:
+    """Print what changed from OLD_FILE to NEW_FILE: rules, conditions, consequences, catalog and schema."""
+    try:
+        changes = diff_rulesets(load_ruleset_file(old_file), load_ruleset_file(new_file))
+    except RulesetInvalid as exc:
+        for problem in exc.problems:
+            out.print(str(problem), markup=False)
+        raise typer.Exit(1) from None
+    for line in changes.lines() or ["no differences"]:
+        out.print(line, markup=False)
