@@ -37,6 +37,7 @@ class Settings(BaseSettings):
         default=["customer_request", "new_information", "rule_not_applicable", "suggestion_wrong",
                  "policy_exception", "other"],
         min_length=1, description="reason codes a case worker may give for overriding a suggestion")
+    simulation_jobs: int = Field(default=-1, description="joblib workers of an impact simulation (-1: one per core)")
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, description="how long a SQLite writer waits")
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import get_settings
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_s: float, *, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         # Let SQLAlchemy, not the driver, issue BEGIN (see _on_begin).
@@ -28,18 +28,20 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
     def _on_begin(connection):
         # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
         # another writer committed in between; IMMEDIATE takes the write lock up front and waits
-        # for it (busy_timeout), so concurrent writers queue instead of failing.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # for it (busy_timeout), so concurrent writers queue instead of failing. A reader needs no
+        # lock: under WAL its deferred transaction reads one snapshot while writers go on.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def create_db_engine(url: str) -> Engine:
-    """A new engine for `url`, tuned for its dialect."""
+def create_db_engine(url: str, *, read_only: bool = False) -> Engine:
+    """A new engine for `url`, tuned for its dialect; a `read_only` one never waits for writers (PostgreSQL's
+    readers never do)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
-        _configure_sqlite(engine, get_settings().sqlite_busy_timeout_s)
+        _configure_sqlite(engine, get_settings().sqlite_busy_timeout_s, read_only=read_only)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 

@@ -87,7 +87,8 @@ class RulesetInvalid(InvalidInput):
         self.problems = problems
         super().__init__(
             f"the ruleset has {len(problems)} problem(s); first: {problems[0]}",
-            detail=[{"field": f"line {p.line}" + (f", rule {p.rule_id}" if p.rule_id else ""), "problem": p.message,
+            detail=[{"field": f"{p.source}, line {p.line}" + (f", rule {p.rule_id}" if p.rule_id else ""),
+                     "problem": p.message,
                      "type": "ruleset_problem"} for p in problems],
         )
 
