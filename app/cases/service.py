@@ -12,7 +12,7 @@ from app.core.pagination import decode_cursor, encode_cursor, invalid_cursor
 from app.db.session import dialect_insert
 from app.models import Case, CaseEvent
 from app.models.base import utcnow
-from app.rules.facts import CaseData, events_from
+from app.rules.facts import CaseData, EventData, events_from
 
 # Keeps `IN (...)` lists well under every backend's bound-parameter limit.
 _LOOKUP_CHUNK = 500
@@ -183,3 +183,36 @@ def cases_of_type(*, session: Session, case_type: str, limit: int | None = None)
             events[row.case_id].append(row)
     return [CaseData(case_id=c.case_id, case_type=c.case_type, status=c.status, opened_at=c.opened_at,
                      attributes=c.attributes, events=events_from(events[c.case_id])) for c in cases]
+
+
+def case_ids_of_type(*, session: Session, case_type: str, since: datetime | None = None) -> list[str]:
+    """The ids of the stored cases of a type (opened at or after `since`), sorted."""
+    cases = Case.__table__.c
+    query = select(cases.case_id).where(cases.case_type == case_type)
+    if since is not None:
+        query = query.where(cases.opened_at >= since)
+    return list(session.scalars(query.order_by(cases.case_id)))
+
+
+def load_cases(*, session: Session, case_ids: list[str]) -> list[CaseData]:
+    """The stored cases among `case_ids` with their histories, in the order given; ids not stored are skipped.
+
+    Reads plain columns rather than ORM entities: for batch replay, where identity tracking buys nothing.
+    """
+    cases, events = Case.__table__.c, CaseEvent.__table__.c
+    found: dict[str, CaseData] = {}
+    for start in range(0, len(case_ids), _LOOKUP_CHUNK):
+        chunk = case_ids[start:start + _LOOKUP_CHUNK]
+        histories: dict[str, list[EventData]] = {case_id: [] for case_id in chunk}
+        rows = session.execute(
+            select(events.case_id, events.event_id, events.type, events.at, events.actor, events.attributes)
+            .where(events.case_id.in_(chunk)).order_by(events.case_id, events.at, events.id))
+        for case_id, event_id, kind, at, actor, attributes in rows:
+            histories[case_id].append(EventData(event_id, kind, at, actor, attributes or {}))
+        rows = session.execute(
+            select(cases.case_id, cases.case_type, cases.status, cases.opened_at, cases.attributes)
+            .where(cases.case_id.in_(chunk)))
+        for case_id, case_type, status, opened_at, attributes in rows:
+            found[case_id] = CaseData(case_id=case_id, case_type=case_type, status=status, opened_at=opened_at,
+                                      attributes=attributes, events=tuple(histories[case_id]))
+    return [found[case_id] for case_id in case_ids if case_id in found]
