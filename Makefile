@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.rules_engine
 	$(BIN)/python -m bench.suggestion
+	$(BIN)/python -m bench.simulation
 
 lint: setup
 	$(BIN)/ruff check app training tests bench
