@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimit
-from app.api.routes import audit, cases, decisions, evaluation, health, suggestions
+from app.api.routes import audit, cases, decisions, evaluation, health, rulesets, suggestions
 from app.core.config import Settings, get_settings
 from app.db.session import get_engine, session_factory
 from app.recommend.service import Recommender
@@ -29,5 +29,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluation.router)
     app.include_router(suggestions.router)
     app.include_router(decisions.router)
+    app.include_router(rulesets.router)
     app.include_router(audit.router)
     return app
