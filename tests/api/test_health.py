@@ -39,4 +39,5 @@ def test_not_ready_when_the_rulesets_do_not_validate(database, tmp_path):
 
 
 def test_ready_names_the_governed_case_types(client):
-    assert client.get("/ready").json()["rulesets"] == "ok (benefit_review: folder, fraud_investigation: folder, motor_claim: folder)"
+    assert client.get("/ready").json()["rulesets"] == (
+        "ok (benefit_review: folder, fraud_investigation: folder, motor_claim: folder)")
