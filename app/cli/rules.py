@@ -1,19 +1,29 @@
-"""`casewise rules`: validate and test officer-written rulesets, and print the fact reference."""
+"""`casewise rules`: validate, test, analyse and diff ruleset files; import, export, review and simulate versions."""
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import MofNCompleteColumn, Progress
+from rich.table import Table
 
-from app.cli.console import out
+from app.audit import ledger
+from app.cli.console import err, out
+from app.core.config import get_settings
+from app.db.session import session_scope
+from app.rules import governance
 from app.rules.analysis import analyze as analyze_ruleset
 from app.rules.diff import diff_rulesets
 from app.rules.facts import fact_reference
-from app.rules.registry import evaluator_for, ruleset_files
+from app.rules.registry import RulesetRegistry, evaluator_for, ruleset_files
+from app.rules.review import record_simulation, review, simulate_version
 from app.rules.testing import load_suite, run_suite, suite_path
 from app.rules.validator import RulesetInvalid, load_ruleset_file
 
-app = typer.Typer(help="Rulesets: validate, test, document.", no_args_is_help=True)
+app = typer.Typer(help="Rulesets: validate, test, analyse and diff files; import, review, simulate and export "
+                       "versions.", no_args_is_help=True)
 
 
 Paths = Annotated[list[Path], typer.Argument(help="ruleset files or folders", exists=True)]
@@ -123,3 +133,128 @@ def diff(
         raise typer.Exit(1) from None
     for line in changes.lines() or ["no differences"]:
         out.print(line, markup=False)
+
+
+# -- Versions in the database -------------------------------------------------------------------------
+
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+@app.command("import")
+def import_(
+    paths: Paths,
+    note: Annotated[str | None, typer.Option(help="the change note of the drafts created")] = None,
+) -> None:
+    """Create a draft (with its test suite) for each ruleset file whose content is not stored yet; nothing for
+    the rest. One invalid file and nothing is created."""
+    with session_scope() as session:
+        imported = governance.import_folder(session=session, paths=paths, author=ledger.operator(), change_note=note)
+        session.commit()
+    for item in imported:
+        what = "new draft" if item.created else "unchanged"
+        out.print(f"{item.path}: {what} {item.name}@{item.version[:12]}", markup=False)
+
+
+@app.command()
+def export(
+    to: Annotated[Path | None, typer.Option(help="folder to write into [default: the rulesets folder]")] = None,
+) -> None:
+    """Write the active version of every ruleset (and its test suite) back as files."""
+    folder = to or get_settings().rulesets_dir
+    with session_scope() as session:
+        written = governance.export_active(session=session, folder=folder)
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+    if not written:
+        out.print("no ruleset version is active: nothing written", markup=False)
+
+
+@app.command()
+def versions(name: Annotated[str, typer.Argument(help="the ruleset's name")]) -> None:
+    """Every version of a ruleset, newest first: status, author, reviewers and change note."""
+    with session_scope() as session:
+        rows = governance.versions_of(session=session, name=name)
+    table = Table("version", "status", "created", "author", "approved by", "change note")
+    for row in rows:
+        table.add_row(row.version[:12], row.status, f"{row.created_at:%Y-%m-%d %H:%M}", row.author or "",
+                      row.approved_by or "", row.change_note or "")
+    out.print(table if rows else f"no versions of {name!r}")
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="the ruleset's name")],
+    version: Annotated[str, typer.Argument(help="a version id or its first 8+ characters")],
+) -> None:
+    """The approval request of a version: its gates, findings, changes from the active version, latest impact."""
+    registry = RulesetRegistry.for_settings(get_settings())
+    with session_scope() as session:
+        row = governance.find_version(session=session, name=name, ref=version)
+        shown = review(session=session, row=row, registry=registry)
+        active = registry.find(session=session, case_type=row.case_type)
+    out.print(f"{name}@{row.version}  {row.status}, by {row.author or '-'} on {row.created_at:%Y-%m-%d %H:%M}",
+              markup=False)
+    if row.change_note:
+        out.print(f"  change note: {row.change_note}", markup=False)
+    test_run = shown["test_run"]
+    out.print("  gates: " + (f"{test_run['tests']} tests, coverage {test_run['coverage']:.0%}, "
+                             f"{'passed' if test_run['passed'] else 'FAILED'}" if test_run else "not run (a draft)"),
+              markup=False)
+    for finding in shown["analysis"] or []:
+        out.print(f"  finding: {finding['severity']} {finding['kind']} [{', '.join(finding['rule_ids'])}]: "
+                  f"{finding['message']}", markup=False)
+    if active is not None and active.version != row.version:
+        out.print(f"  changes from the active version {active.version[:12]}:", markup=False)
+        for line in diff_rulesets(active, governance.parsed(row)).lines() or ["none"]:
+            out.print(f"    {line}", markup=False)
+    simulation = shown["latest_simulation"]
+    if simulation:
+        report = simulation["report"]
+        workload = report["workload"]
+        out.print(f"  latest simulation #{simulation['id']} by {simulation['created_by']}: {report['cases']:,} cases, "
+                  f"{report['changed_cases']:,} changed; cases newly flagged {workload['cases_newly_flagged']:,}, "
+                  f"newly blocked {workload['cases_newly_blocked']:,}, no longer flagged "
+                  f"{workload['cases_no_longer_flagged']:,}, no longer blocked {workload['cases_no_longer_blocked']:,}",
+                  markup=False)
+
+
+@app.command()
+def simulate(
+    name: Annotated[str, typer.Argument(help="the ruleset's name")],
+    version: Annotated[str, typer.Option("--version", help="the candidate version (8+ characters)")],
+    since: Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="cases opened since (UTC)")] = None,
+    as_of: Annotated[datetime | None, typer.Option(formats=DATE_FORMATS,
+                                                   help="evaluate as of (UTC) [default: each case's last event]")
+                     ] = None,
+    jobs: Annotated[int, typer.Option(help="joblib workers (-1: one per core)")] = -1,
+    report_dir: Annotated[Path, typer.Option(help="where the report and its plot go")] = Path("var/reports/rules"),
+) -> None:
+    """Replay the stored cases under VERSION and under the active ruleset; keep the report with the version, and
+    write it with a plot of the change in workload."""
+    from app.rules.impact_plot import plot_impact  # matplotlib: only when plotting
+
+    settings = get_settings()
+    with session_scope() as session:
+        row = governance.find_version(session=session, name=name, ref=version)
+        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err) as progress:
+            task = progress.add_task("replaying cases", total=None)
+            result = simulate_version(
+                session=session, row=row, registry=RulesetRegistry.for_settings(settings),
+                database_url=settings.database_url, since=_utc(since), as_of=_utc(as_of), n_jobs=jobs,
+                progress=lambda done, total: progress.update(task, completed=done, total=total))
+        simulation = record_simulation(session=session, row=row, result=result, actor=ledger.operator())
+        session.commit()
+    for line in result.summary_lines():
+        out.print(line, markup=False)
+    folder = report_dir / f"{name}-{row.version[:12]}-{simulation.id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(simulation.report, indent=2, sort_keys=True) + "\n")
+    plot_impact(simulation.report, folder / "impact.png")
+    out.print(f"simulation #{simulation.id} kept with the version; report and plot in {folder}", markup=False)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time given on the command line: naive ones are UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
