@@ -75,7 +75,7 @@ def append_events(*, session: Session, case_id: str, events: list[EventIn], max_
             for e in sorted(by_id.values(), key=lambda e: e.event_id)]
     insert = dialect_insert(session, CaseEvent.__table__).on_conflict_do_nothing(
         index_elements=["case_id", "event_id"]).returning(CaseEvent.event_id)
-    inserted = set(session.scalars(insert, rows).all())
+    inserted = set(session.scalars(insert, rows).all()) if rows else set()  # no rows: an INSERT of defaults
 
     resent = [event_id for event_id in by_id if event_id not in inserted]
     conflicts = sorted(event_id for event_id, digest in _stored_hashes(session, case_id, resent).items()
