@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/casewise db upgrade
 	$(BIN)/casewise demo seed --if-empty
+	$(BIN)/casewise rules import rulesets/ --note "imported by make run"
 	$(BIN)/casewise train --case-type motor_claim --if-no-model --max-cases 2000 --no-refit
 	$(BIN)/casewise demo key
 	@echo "Casewise on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
