@@ -103,25 +103,23 @@ def create_draft(*, session: Session, source: str, tests_source: str | None, aut
 def submit(*, session: Session, row: RulesetVersion, actor: str, note: str | None, min_coverage: float) -> None:
     """Submit a draft for approval once it passes the gates; the test run is kept with it."""
     _expect(row, {Status.DRAFT}, "submitted")
-    test_run = run_gates(row, min_coverage=min_coverage)
-    if not test_run["passed"]:
-        raise GateFailed(f"version {row.version[:12]} does not pass its gates",
-                         detail=[field_problem(f"tests.{f['test']}" if f.get("test") else "tests", f["problem"],
-                                               "gate_failed") for f in test_run["failures"]])
-    row.test_run = test_run
+    row.test_run = _passed_gates(row, min_coverage)
     _move(session, row, Status.SUBMITTED, actor, note, kind="ruleset.submitted",
-          extra={"tests": test_run["tests"], "coverage": test_run["coverage"]})
+          extra={"tests": row.test_run["tests"], "coverage": row.test_run["coverage"]})
     row.submitted_by, row.submitted_at = actor, utcnow()
 
 
-def approve(*, session: Session, row: RulesetVersion, actor: str, note: str | None) -> None:
-    """Approve a submitted version: never by its author (four eyes)."""
+def approve(*, session: Session, row: RulesetVersion, actor: str, note: str | None, min_coverage: float) -> None:
+    """Approve a submitted version: never by its author (four eyes), and only if it still passes its gates here
+    (the code that evaluates it may have changed since it was submitted); the run is kept."""
     _expect(row, {Status.SUBMITTED}, "approved")
     if actor == row.author:
         raise Forbidden(f"{actor!r} wrote version {row.version[:12]} and may not approve it: another officer must",
                         detail=[field_problem("approver", "the author may not approve their own version",
                                               "four_eyes")])
-    _move(session, row, Status.APPROVED, actor, note, kind="ruleset.approved")
+    row.test_run = _passed_gates(row, min_coverage)
+    _move(session, row, Status.APPROVED, actor, note, kind="ruleset.approved",
+          extra={"tests": row.test_run["tests"], "coverage": row.test_run["coverage"]})
     row.approved_by, row.approved_at = actor, utcnow()
 
 
@@ -182,6 +180,15 @@ def rollback(*, session: Session, case_type: str, actor: str, note: str | None,
         raise InvalidInput(f"that version does not govern {case_type!r}",
                            detail=[field_problem("to", f"not a version for {case_type!r}", "invalid")])
     return activate(session=session, row=to, actor=actor, note=note, rollback=True)
+
+
+def _passed_gates(row: RulesetVersion, min_coverage: float) -> dict[str, Any]:
+    test_run = run_gates(row, min_coverage=min_coverage)
+    if not test_run["passed"]:
+        raise GateFailed(f"version {row.version[:12]} does not pass its gates",
+                         detail=[field_problem(f"tests.{f['test']}" if f.get("test") else "tests", f["problem"],
+                                               "gate_failed") for f in test_run["failures"]])
+    return test_run
 
 
 def run_gates(row: RulesetVersion, *, min_coverage: float) -> dict[str, Any]:

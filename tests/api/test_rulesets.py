@@ -1,6 +1,5 @@
 """The ruleset governance API: roles, four eyes, gates, review, activation and rollback, simulations."""
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -167,62 +166,69 @@ def test_a_failing_suite_is_a_422_naming_the_test(client, officers):
     assert response.json()["detail"][0]["field"] == "tests.a large claim is flagged"
 
 
-def test_simulation_over_committed_cases_is_kept_and_shown_in_the_review(database, tmp_path):
-    # Real commits in a database of its own: the simulation reads cases through connections of its own.
+@pytest.fixture
+def committed_database(database, tmp_path):
+    """A migrated database of the test's own, for real commits that must not reach other tests."""
     with throwaway_database(database.backend, tmp_path) as url:
         upgrade(url)
         engine = create_db_engine(url)
-        amounts = {f"SIM-{i}": amount for i, amount in enumerate([3000, 8000, 9000, 20000])}
-        with session_factory(engine)() as writer:
-            writer.add_all(Case(case_id=case_id, case_type="claim", status="open", attributes={"amount": amount},
-                                opened_at=datetime(2025, 3, 1, tzinfo=UTC), event_count=0)
-                           for case_id, amount in amounts.items())
-            officers = {who: {"Authorization": "Bearer " + create_key(session=writer, name=who,
-                                                                        role=Role.OFFICER)[1]}
-                        for who in ("alice", "bob")}
-            writer.commit()
-        settings = Settings(database_url=url, rulesets_dir=tmp_path / "none", ruleset_min_coverage=0.0,
-                            simulation_jobs=2)
-        with TestClient(create_app(settings)) as client:
-            first = approved(client, officers)
-            step(client, officers["bob"], first, "activate", "go live")
-            second = draft(client, officers["alice"], LOWER)
-            response = client.post(f"/v1/rulesets/claims/versions/{second}/simulations", headers=officers["alice"],
-                                   json={"since": "2025-01-01T00:00:00Z"})
-            assert response.status_code == 201, response.text
-            report = response.json()["report"]
-            assert (report["cases"], report["baseline_version"]) == (4, first)
-            assert [d["case_id"] for d in report["differences"]] == ["SIM-1", "SIM-2"]
-            assert report["differences"][0]["flags"] == {"added": ["large"], "removed": []}
-            assert report["workload"]["cases_newly_flagged"] == 2
-            review = client.get(f"/v1/rulesets/claims/versions/{second}", headers=officers["bob"]).json()
-            assert review["latest_simulation"]["id"] == response.json()["id"]
-            assert review["latest_simulation"]["report"]["differences_total"] == 2
-            assert "differences" not in review["latest_simulation"]["report"]
-            kept = client.get(f"/v1/rulesets/claims/versions/{second}/simulations/{response.json()['id']}",
-                              headers=officers["bob"])
-            assert kept.json()["report"] == report
-            later = client.post(f"/v1/rulesets/claims/versions/{second}/simulations", headers=officers["alice"],
-                                json={"since": "2025-06-01T00:00:00Z"})
-            assert later.json()["cases"] == 0
+        yield url, engine
         engine.dispose()
 
 
-def test_two_workers_use_the_activated_version_at_once_and_after_rollback(database):
-    name = f"live_{uuid.uuid4().hex[:8]}"
-    source = CLAIMS.replace("name: claims", f"name: {name}").replace("case_type: claim", f"case_type: {name}")
-    lower = source.replace("case: {amount: {gt: 10000}}", "case: {amount: {gt: 5000}}")
-    with session_factory(database.engine)() as session:
-        keys = {who: create_key(session=session, name=f"{who}-{name}", role=Role.OFFICER)[1] for who in ("a", "b")}
+def test_simulation_over_committed_cases_is_kept_and_shown_in_the_review(committed_database, tmp_path):
+    # Real commits: the simulation reads cases through connections of its own.
+    url, engine = committed_database
+    amounts = {f"SIM-{i}": amount for i, amount in enumerate([3000, 8000, 9000, 20000])}
+    with session_factory(engine)() as writer:
+        writer.add_all(Case(case_id=case_id, case_type="claim", status="open", attributes={"amount": amount},
+                            opened_at=datetime(2025, 3, 1, tzinfo=UTC), event_count=0)
+                       for case_id, amount in amounts.items())
+        officers = {who: {"Authorization": "Bearer " + create_key(session=writer, name=who,
+                                                                    role=Role.OFFICER)[1]}
+                    for who in ("alice", "bob")}
+        writer.commit()
+    settings = Settings(database_url=url, rulesets_dir=tmp_path / "none", ruleset_min_coverage=0.0,
+                        simulation_jobs=2)
+    with TestClient(create_app(settings)) as client:
+        first = approved(client, officers)
+        step(client, officers["bob"], first, "activate", "go live")
+        second = draft(client, officers["alice"], LOWER)
+        response = client.post(f"/v1/rulesets/claims/versions/{second}/simulations", headers=officers["alice"],
+                               json={"since": "2025-01-01T00:00:00Z"})
+        assert response.status_code == 201, response.text
+        report = response.json()["report"]
+        assert (report["cases"], report["baseline_version"]) == (4, first)
+        assert [d["case_id"] for d in report["differences"]] == ["SIM-1", "SIM-2"]
+        assert report["differences"][0]["flags"] == {"added": ["large"], "removed": []}
+        assert report["workload"]["cases_newly_flagged"] == 2
+        review = client.get(f"/v1/rulesets/claims/versions/{second}", headers=officers["bob"]).json()
+        assert review["latest_simulation"]["id"] == response.json()["id"]
+        assert review["latest_simulation"]["report"]["differences_total"] == 2
+        assert "differences" not in review["latest_simulation"]["report"]
+        kept = client.get(f"/v1/rulesets/claims/versions/{second}/simulations/{response.json()['id']}",
+                          headers=officers["bob"])
+        assert kept.json()["report"] == report
+        later = client.post(f"/v1/rulesets/claims/versions/{second}/simulations", headers=officers["alice"],
+                            json={"since": "2025-06-01T00:00:00Z"})
+        assert later.json()["cases"] == 0
+
+
+def test_two_workers_use_the_activated_version_at_once_and_after_rollback(committed_database):
+    url, engine = committed_database
+    name = "claims"
+    source, lower = CLAIMS, LOWER
+    with session_factory(engine)() as session:
+        keys = {who: create_key(session=session, name=who, role=Role.OFFICER)[1] for who in ("alice", "bob")}
         session.commit()
-    alice, bob = ({"Authorization": f"Bearer {keys[who]}"} for who in ("a", "b"))
-    body = {"case": {"case_type": name, "attributes": {"amount": 8000}}}
+    alice, bob = ({"Authorization": f"Bearer {keys[who]}"} for who in ("alice", "bob"))
+    body = MID_SIZED
     env = {"CASEWISE_RULESETS_DIR": "/nonexistent", "CASEWISE_RULESET_MIN_COVERAGE": "0"}
 
-    with serving(database.url, workers=2, env=env) as base, httpx.Client(base_url=base, timeout=30) as http:
+    with serving(url, workers=2, env=env) as base, httpx.Client(base_url=base, timeout=30) as http:
         def go_live(text: str) -> str:
             created = http.post(f"/v1/rulesets/{name}/versions", headers=alice,
-                                json={"source": text, "tests": SMOKE_TESTS.replace("claim", name)}).json()
+                                json={"source": text, "tests": SMOKE_TESTS}).json()
             version = created["version"]
             for who, action in ((alice, "submit"), (bob, "approve"), (bob, "activate")):
                 assert http.post(f"/v1/rulesets/{name}/versions/{version}/{action}", headers=who).status_code == 200

@@ -78,7 +78,7 @@ def test_import_review_simulate_and_export(fresh, tmp_path):
     with session_factory(fresh)() as session:
         row = session.get(RulesetVersion, drafts["imported from motor_claim.yaml"])
         governance.submit(session=session, row=row, actor="alice", note=None, min_coverage=1.0)
-        governance.approve(session=session, row=row, actor="bob", note=None)
+        governance.approve(session=session, row=row, actor="bob", note=None, min_coverage=1.0)
         governance.activate(session=session, row=row, actor="bob", note=None)
         session.commit()
     invoke("rules", "export", "--to", str(tmp_path / "out"))

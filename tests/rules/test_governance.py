@@ -29,7 +29,7 @@ def draft(session, source=SOURCE, tests=TESTS, author=ALICE, note="first"):
 def approved(session, source=SOURCE):
     row = draft(session, source)
     governance.submit(session=session, row=row, actor=ALICE, note=None, min_coverage=1.0)
-    governance.approve(session=session, row=row, actor=BOB, note="looks right")
+    governance.approve(session=session, row=row, actor=BOB, note="looks right", min_coverage=1.0)
     return row
 
 
@@ -111,8 +111,8 @@ def test_the_author_may_not_approve_their_own_version(session):
     row = draft(session)
     governance.submit(session=session, row=row, actor=ALICE, note=None, min_coverage=1.0)
     with pytest.raises(Forbidden):
-        governance.approve(session=session, row=row, actor=ALICE, note=None)
-    governance.approve(session=session, row=row, actor=BOB, note=None)
+        governance.approve(session=session, row=row, actor=ALICE, note=None, min_coverage=1.0)
+    governance.approve(session=session, row=row, actor=BOB, note=None, min_coverage=1.0)
     assert (row.status, row.approved_by) == ("approved", BOB)
 
 
@@ -129,7 +129,7 @@ def test_only_approved_versions_can_be_activated(session, stage):
 def test_a_submitted_version_is_immutable_and_steps_cannot_be_skipped(session):
     row = draft(session)
     with pytest.raises(GateFailed):
-        governance.approve(session=session, row=row, actor=BOB, note=None)
+        governance.approve(session=session, row=row, actor=BOB, note=None, min_coverage=1.0)
     governance.submit(session=session, row=row, actor=ALICE, note=None, min_coverage=1.0)
     with pytest.raises(GateFailed):
         governance.submit(session=session, row=row, actor=ALICE, note=None, min_coverage=1.0)
@@ -213,7 +213,7 @@ def test_import_creates_drafts_only_for_changed_files_and_export_writes_the_acti
 
     row = session.get(RulesetVersion, first[2].version)
     governance.submit(session=session, row=row, actor=ALICE, note=None, min_coverage=1.0)
-    governance.approve(session=session, row=row, actor=BOB, note=None)
+    governance.approve(session=session, row=row, actor=BOB, note=None, min_coverage=1.0)
     governance.activate(session=session, row=row, actor=BOB, note=None)
     out = tmp_path / "export"
     assert governance.export_active(session=session, folder=out) == [out / "motor_claim.yaml"]
@@ -229,3 +229,12 @@ def test_import_is_all_or_nothing(session, tmp_path):
     with pytest.raises(RulesetInvalid) as invalid:
         governance.import_folder(session=session, paths=[tmp_path], author=ALICE, change_note=None)
     assert str(tmp_path / "bad.yaml") in str(invalid.value.problems[0])
+
+
+def test_approval_runs_the_gates_again(session):
+    one_test = TESTS[:TESTS.index("  # -- Coverage and first contact")]
+    row = draft(session, tests=one_test)
+    governance.submit(session=session, row=row, actor=ALICE, note=None, min_coverage=0.0)
+    with pytest.raises(GateFailed, match="gates"):
+        governance.approve(session=session, row=row, actor=BOB, note=None, min_coverage=1.0)
+    assert row.status == "submitted"

@@ -113,11 +113,12 @@ def submit(name: RulesetName, version: Version, session: SessionDep, settings: S
 
 
 @router.post("/{name}/versions/{version}/approve", response_model=VersionOut)
-def approve(name: RulesetName, version: Version, session: SessionDep, principal: RulesetWriter,
-            body: Transition = None) -> VersionOut:
-    """Approve a submitted version; 403 for its author (four eyes)."""
+def approve(name: RulesetName, version: Version, session: SessionDep, settings: SettingsDep,
+            principal: RulesetWriter, body: Transition = None) -> VersionOut:
+    """Approve a submitted version; 403 for its author (four eyes); its gates run again."""
     row = governance.find_version(session=session, name=name, ref=version)
-    governance.approve(session=session, row=row, actor=principal.name, note=_note(body))
+    governance.approve(session=session, row=row, actor=principal.name, note=_note(body),
+                       min_coverage=settings.ruleset_min_coverage)
     return _committed(session, row)
 
 
