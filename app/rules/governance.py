@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit import ledger
 from app.core.errors import CasewiseError, Conflict, Forbidden, InvalidInput, NotFound, field_problem
-from app.models import RulesetActivation, RulesetStatus, RulesetVersion
+from app.models import RulesetActivation, RulesetSimulation, RulesetStatus, RulesetVersion
 from app.models.base import utcnow
 from app.rules.analysis import analyze
 from app.rules.model import Ruleset
@@ -118,8 +118,10 @@ def approve(*, session: Session, row: RulesetVersion, actor: str, note: str | No
                         detail=[field_problem("approver", "the author may not approve their own version",
                                               "four_eyes")])
     row.test_run = _passed_gates(row, min_coverage)
+    # What the approver was shown of the version's impact: the latest simulation, if any was run.
+    seen = session.scalar(select(func.max(RulesetSimulation.id)).where(RulesetSimulation.version == row.version))
     _move(session, row, Status.APPROVED, actor, note, kind="ruleset.approved",
-          extra={"tests": row.test_run["tests"], "coverage": row.test_run["coverage"]})
+          extra={"tests": row.test_run["tests"], "coverage": row.test_run["coverage"], "simulation_id": seen})
     row.approved_by, row.approved_at = actor, utcnow()
 
 

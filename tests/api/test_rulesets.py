@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from app.api.main import create_app
 from app.auth.keys import create_key
@@ -13,7 +14,7 @@ from app.auth.roles import Role
 from app.core.config import Settings
 from app.db.schema import upgrade
 from app.db.session import create_db_engine, session_factory
-from app.models import Case
+from app.models import AuditEntry, Case
 from tests.databases import throwaway_database
 from tests.live import serving
 from tests.rules.fixtures import CLAIMS
@@ -209,6 +210,12 @@ def test_simulation_over_committed_cases_is_kept_and_shown_in_the_review(committ
         kept = client.get(f"/v1/rulesets/claims/versions/{second}/simulations/{response.json()['id']}",
                           headers=officers["bob"])
         assert kept.json()["report"] == report
+        assert step(client, officers["alice"], second, "submit").status_code == 200
+        assert step(client, officers["bob"], second, "approve").status_code == 200
+        with session_factory(engine)() as reader:
+            approval = reader.scalars(select(AuditEntry).where(AuditEntry.kind == "ruleset.approved",
+                                                               AuditEntry.subject == second)).one()
+        assert approval.content["simulation_id"] == response.json()["id"]  # what the approver was shown
         later = client.post(f"/v1/rulesets/claims/versions/{second}/simulations", headers=officers["alice"],
                             json={"since": "2025-06-01T00:00:00Z"})
         assert later.json()["cases"] == 0
