@@ -31,10 +31,12 @@ run: setup
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/pytest
 
-# CI's bounded sample of the marked long runs: the acceptance evaluations on the shared event logs, and
-# 50 clients x 200 decisions against PostgreSQL (skipped where none answers).
+# CI's bounded sample of the marked long runs: the acceptance evaluations on the shared event logs,
+# 50 clients x 200 decisions against PostgreSQL (skipped where none answers), and impact simulations of
+# 24 mutated rulesets against cases evaluated one by one.
 test-sample: setup
-	OMP_NUM_THREADS=1 $(BIN)/pytest -m slow tests/training/test_shared_logs.py tests/api/test_decisions_concurrency.py
+	OMP_NUM_THREADS=1 $(BIN)/pytest -m slow tests/training/test_shared_logs.py tests/api/test_decisions_concurrency.py \
+		tests/rules/test_simulation.py
 
 # The full suite including the marked long soak and differential runs.
 test-all: setup

@@ -4,6 +4,8 @@ The simulation opens its own connections, so the cases are committed for real, u
 this module, and deleted afterwards.
 """
 
+import random
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -270,3 +272,39 @@ def test_workload_counts_on_known_cases(database, small_claims):
     swapped = next(d for d in data["differences"] if d["case_id"].endswith("flag_swapped_newly_blocked"))
     assert swapped["flags"] == {"added": ["large"], "removed": ["documents_missing"]}
     assert swapped["blocked"] == {"added": ["approve", "pay"], "removed": []}
+
+
+def mutations(seed: int, count: int) -> list[tuple[str, str]]:
+    """(label, candidate source): seeded one-rule edits of the motor ruleset: a rule dropped, its priority
+    raised, its first number halved, its first flag's severity changed."""
+    rng = random.Random(seed)
+    found = []
+    for rule in MOTOR.rules:
+        start, end = rule_block(MOTOR.source, rule.id)
+        block = MOTOR.source[start:end]
+        found.append((f"drop {rule.id}", edited(MOTOR.source, rule.id)))
+        if "    priority: " in block:
+            found.append((f"reprioritise {rule.id}", edited(MOTOR.source, rule.id, "    priority: ",
+                                                            "    priority: 1")))
+        number = re.search(r"\{(gt|gte|lt|lte): (\d+(?:\.\d+)?)\}", block)
+        if number:
+            old = number.group(0)
+            new = f"{{{number.group(1)}: {float(number.group(2)) / 2}}}"
+            found.append((f"halve {old} in {rule.id}", edited(MOTOR.source, rule.id, old, new)))
+        for severity, other in (("severity: warning", "severity: critical"), ("severity: critical", "severity: info")):
+            if severity in block:
+                found.append((f"{other} in {rule.id}", edited(MOTOR.source, rule.id, severity, other)))
+                break
+    return rng.sample(found, min(count, len(found)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("label", "source"), mutations(seed=11, count=24), ids=lambda value: str(value)[:40])
+def test_screened_simulation_equals_one_by_one_on_mutated_rulesets(database, claims, label, source):
+    candidate = load_ruleset(source, source=label)
+    report = simulate(database_url=database.url, case_type=claims, candidate=candidate, baseline=MOTOR, n_jobs=2)
+    expected = one_by_one(database, claims, candidate, MOTOR)
+    data = report.to_dict()
+    assert data["differences"] == expected["differences"], label
+    assert {rule_id: (c["cases_before"], c["cases_after"]) for rule_id, c in data["by_rule"].items()} == {
+        rule_id: (expected["before"][rule_id], expected["after"][rule_id]) for rule_id in data["by_rule"]}, label
