@@ -148,7 +148,8 @@ def import_(
     """Create a draft (with its test suite) for each ruleset file whose content is not stored yet; nothing for
     the rest. One invalid file and nothing is created."""
     with session_scope() as session:
-        imported = governance.import_folder(session=session, paths=paths, author=ledger.operator(), change_note=note)
+        imported = governance.import_folder(session=session, paths=paths, author=ledger.operator(), change_note=note,
+                                            registry=RulesetRegistry.for_settings(get_settings()))
         session.commit()
     for item in imported:
         what = "new draft" if item.created else "unchanged"

@@ -8,6 +8,7 @@ in one transaction; rollback moves it back to an earlier approved version. Every
 ledger entry naming who and why. Functions flush; the caller commits.
 """
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from app.models import RulesetActivation, RulesetSimulation, RulesetStatus, Rule
 from app.models.base import utcnow
 from app.rules.analysis import analyze
 from app.rules.model import Ruleset
-from app.rules.registry import evaluator_for, ruleset_files
+from app.rules.registry import RulesetRegistry, RulesetUnavailable, evaluator_for, ruleset_files
 from app.rules.testing import load_suite, run_suite, suite_path
 from app.rules.validator import RulesetInvalid, load_ruleset
 
@@ -73,16 +74,17 @@ def activation(*, session: Session, case_type: str) -> RulesetActivation | None:
 
 
 def create_draft(*, session: Session, source: str, tests_source: str | None, author: str, change_note: str | None,
-                 parent: str | None = None) -> tuple[RulesetVersion, bool]:
+                 parent: str | None = None, registry: RulesetRegistry | None = None) -> tuple[RulesetVersion, bool]:
     """A draft of `source` (and whether it is new); a version with this content already stored is returned as it
-    is, unless it was only ever served from the folder, in which case it becomes a draft."""
+    is, unless it was only ever served from the folder, in which case it becomes a draft. `parent` defaults to the
+    version governing the case type now, as `registry` resolves it (the activated one without a registry)."""
     ruleset = load_ruleset(source, source="source")
     tests = _checked_suite(tests_source, ruleset)
     row = session.get(RulesetVersion, ruleset.version)
     if row is not None and row.status != Status.UNMANAGED:
         return row, False
     if parent is None:
-        parent = _default_parent(session, ruleset)
+        parent = _default_parent(session, ruleset, registry)
     elif session.get(RulesetVersion, parent) is None:
         raise NotFound(f"parent version {parent[:12]}... is unknown",
                        detail=[field_problem("parent_version", "unknown ruleset version", "not_found")])
@@ -219,7 +221,8 @@ class Imported:
     created: bool
 
 
-def import_folder(*, session: Session, paths: Iterable[Path], author: str, change_note: str | None) -> list[Imported]:
+def import_folder(*, session: Session, paths: Iterable[Path], author: str, change_note: str | None,
+                  registry: RulesetRegistry | None = None) -> list[Imported]:
     """A draft for each ruleset file whose content is not stored yet; nothing for the rest. All files or none:
     raises RulesetInvalid naming every problem."""
     files = ruleset_files(paths)
@@ -231,7 +234,8 @@ def import_folder(*, session: Session, paths: Iterable[Path], author: str, chang
         tests = tests_file.read_text(encoding="utf-8") if tests_file.exists() else None
         try:
             row, created = create_draft(session=session, source=path.read_text(encoding="utf-8"), tests_source=tests,
-                                        author=author, change_note=change_note or f"imported from {path.name}")
+                                        author=author, change_note=change_note or f"imported from {path.name}",
+                                        registry=registry)
         except RulesetInvalid as exc:
             problems += [type(p)(str(path), p.line, p.rule_id, p.message) for p in exc.problems]
             continue
@@ -263,14 +267,19 @@ def _checked_suite(tests_source: str | None, ruleset: Ruleset) -> str | None:
     return tests_source
 
 
-def _default_parent(session: Session, ruleset: Ruleset) -> str | None:
-    pointer = session.get(RulesetActivation, ruleset.case_type)
-    if pointer is not None:
-        return pointer.version
-    latest = session.scalars(select(RulesetVersion.version).where(RulesetVersion.name == ruleset.name,
-                                                                  RulesetVersion.version != ruleset.version)
-                             .order_by(RulesetVersion.created_at.desc()).limit(1)).first()
-    return latest
+def _default_parent(session: Session, ruleset: Ruleset, registry: RulesetRegistry | None) -> str | None:
+    """The version governing the case type now (activated, else the folder's when it is stored), if not this one."""
+    current: str | None = None
+    if registry is not None:
+        with contextlib.suppress(RulesetUnavailable):  # an invalid folder has nothing to revise
+            found = registry.find(session=session, case_type=ruleset.case_type)
+            current = found.version if found else None
+    else:
+        pointer = session.get(RulesetActivation, ruleset.case_type)
+        current = pointer.version if pointer else None
+    if current is None or current == ruleset.version or session.get(RulesetVersion, current) is None:
+        return None
+    return current
 
 
 def _expect(row: RulesetVersion, allowed: set[Status], becoming: str) -> None:

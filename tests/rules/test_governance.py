@@ -238,3 +238,16 @@ def test_approval_runs_the_gates_again(session):
     with pytest.raises(GateFailed, match="gates"):
         governance.approve(session=session, row=row, actor=BOB, note=None, min_coverage=1.0)
     assert row.status == "submitted"
+
+
+def test_a_revision_of_the_folder_version_names_it_as_parent_and_never_a_mere_draft(session):
+    folder = RulesetRegistry(RULESETS)
+    unrelated = draft(session, REVISED.replace("# revised", "# another idea"))
+    revision, _ = governance.create_draft(session=session, source=REVISED, tests_source=TESTS, author=ALICE,
+                                          change_note=None, registry=folder)
+    assert unrelated.parent_version is None and revision.parent_version is None  # the folder's is not stored
+    served = draft(session)  # the folder's version, imported
+    again = REVISED.replace("# revised", "# revised again")
+    second, _ = governance.create_draft(session=session, source=again, tests_source=TESTS, author=ALICE,
+                                        change_note=None, registry=folder)
+    assert second.parent_version == served.version

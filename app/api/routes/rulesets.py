@@ -66,13 +66,14 @@ def list_versions(name: RulesetName, session: SessionDep, _: RulesetReader) -> l
 
 @router.post("/{name}/versions", response_model=VersionOut, status_code=201,
              responses={200: {"model": VersionOut, "description": "this content is stored already"}})
-def create_version(name: RulesetName, body: DraftIn, session: SessionDep, response: Response,
+def create_version(name: RulesetName, body: DraftIn, session: SessionDep, request: Request, response: Response,
                    principal: RulesetWriter) -> VersionOut:
     """A new draft of the ruleset (201); the same content again answers with the stored version (200)."""
     parent = (governance.find_version(session=session, name=name, ref=body.parent_version).version
               if body.parent_version else None)
     row, created = governance.create_draft(session=session, source=body.source, tests_source=body.tests,
-                                           author=principal.name, change_note=body.change_note, parent=parent)
+                                           author=principal.name, change_note=body.change_note, parent=parent,
+                                           registry=request.app.state.rulesets)
     if row.name != name:
         raise InvalidInput(f"the source declares ruleset {row.name!r}, not {name!r}",
                            detail=[field_problem("body.source", f"`name` must be {name!r}", "mismatch")])
