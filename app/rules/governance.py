@@ -69,16 +69,48 @@ def versions_of(*, session: Session, name: str) -> list[RulesetVersion]:
                                 .order_by(RulesetVersion.created_at.desc(), RulesetVersion.version)))
 
 
-def activation(*, session: Session, case_type: str) -> RulesetActivation | None:
-    return session.get(RulesetActivation, case_type)
+def case_type_of(*, session: Session, name: str) -> str:
+    """The case type ruleset `name` governs; NotFound when no version of it is stored."""
+    case_type = session.scalar(select(RulesetVersion.case_type).where(RulesetVersion.name == name).limit(1))
+    if case_type is None:
+        raise NotFound(f"no version of ruleset {name!r} is stored",
+                       detail=[field_problem("name", "unknown ruleset", "not_found")])
+    return case_type
+
+
+def overview(*, session: Session, registry: RulesetRegistry) -> list[dict[str, Any]]:
+    """Every ruleset, by name: the version governing its case type and where it comes from (the database, or the
+    folder until a version is activated), and how many versions are stored."""
+    counts = dict(session.execute(select(RulesetVersion.name, func.count()).group_by(RulesetVersion.name)).all())
+    found: dict[str, dict[str, Any]] = {}
+    for pointer, row in session.execute(select(RulesetActivation, RulesetVersion)
+                                        .join(RulesetVersion, RulesetVersion.version == RulesetActivation.version)):
+        found[row.name] = {"name": row.name, "case_type": row.case_type, "origin": "database",
+                           "active_version": row.version, "activated_at": pointer.activated_at,
+                           "activated_by": pointer.activated_by}
+    for case_type, origin in registry.governed(session=session).items():
+        ruleset = registry.find(session=session, case_type=case_type)
+        if origin == "folder" and ruleset is not None:
+            found.setdefault(ruleset.name, {"name": ruleset.name, "case_type": case_type, "origin": "folder",
+                                            "active_version": ruleset.version})
+    for name in counts.keys() - found.keys():
+        found[name] = {"name": name, "case_type": case_type_of(session=session, name=name), "origin": "database",
+                       "active_version": None}
+    return [{"activated_at": None, "activated_by": None, **found[name], "versions": counts.get(name, 0)}
+            for name in sorted(found)]
 
 
 def create_draft(*, session: Session, source: str, tests_source: str | None, author: str, change_note: str | None,
-                 parent: str | None = None, registry: RulesetRegistry | None = None) -> tuple[RulesetVersion, bool]:
+                 parent: str | None = None, registry: RulesetRegistry | None = None,
+                 name: str | None = None) -> tuple[RulesetVersion, bool]:
     """A draft of `source` (and whether it is new); a version with this content already stored is returned as it
     is, unless it was only ever served from the folder, in which case it becomes a draft. `parent` defaults to the
-    version governing the case type now, as `registry` resolves it (the activated one without a registry)."""
+    version governing the case type now, as `registry` resolves it (the activated one without a registry). With
+    `name`, a source declaring another ruleset is refused."""
     ruleset = load_ruleset(source, source="source")
+    if name is not None and ruleset.name != name:
+        raise InvalidInput(f"the source declares ruleset {ruleset.name!r}, not {name!r}",
+                           detail=[field_problem("body.source", f"`name` must be {name!r}", "mismatch")])
     tests = _checked_suite(tests_source, ruleset)
     row = session.get(RulesetVersion, ruleset.version)
     if row is not None and row.status != Status.UNMANAGED:

@@ -251,3 +251,19 @@ def test_a_revision_of_the_folder_version_names_it_as_parent_and_never_a_mere_dr
     second, _ = governance.create_draft(session=session, source=again, tests_source=TESTS, author=ALICE,
                                         change_note=None, registry=folder)
     assert second.parent_version == served.version
+
+
+def test_the_overview_says_where_each_ruleset_comes_from(session):
+    folder = RulesetRegistry(RULESETS)
+
+    def listed():
+        return {entry["name"]: (entry["origin"], entry["active_version"][:8] if entry["active_version"] else None,
+                                entry["versions"]) for entry in governance.overview(session=session, registry=folder)}
+
+    served = load_ruleset(SOURCE).version
+    assert listed()["motor_claim"] == ("folder", served[:8], 0)
+    revised = approved(session, REVISED)
+    assert listed()["motor_claim"] == ("folder", served[:8], 1)
+    governance.activate(session=session, row=revised, actor=BOB, note="go live")
+    assert listed()["motor_claim"] == ("database", revised.version[:8], 1)
+    assert listed()["benefit_review"][0] == "folder"

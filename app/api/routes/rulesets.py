@@ -6,12 +6,10 @@ Officers write; auditors and scientists read. Every write commits with its ledge
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import func, select
 
 from app.api.deps import RulesetReader, RulesetWriter, SessionDep, SettingsDep
-from app.core.errors import InvalidInput, field_problem
 from app.core.schemas import ErrorResponse
-from app.models import RulesetActivation, RulesetSimulation, RulesetVersion
+from app.models import RulesetSimulation, RulesetVersion
 from app.rules import governance
 from app.rules.diff import diff_rulesets
 from app.rules.review import get_simulation, record_simulation, review, simulate_version
@@ -37,25 +35,8 @@ Version = Annotated[VersionRef, Path(description="a version id, or its first 8 o
 @router.get("", response_model=list[RulesetOut])
 def list_rulesets(session: SessionDep, request: Request, _: RulesetReader) -> list[RulesetOut]:
     """Every ruleset: its active version and where it comes from (the database, or the folder until activated)."""
-    counts = dict(session.execute(select(RulesetVersion.name, func.count()).group_by(RulesetVersion.name)).all())
-    found: dict[str, RulesetOut] = {}
-    for pointer, row in session.execute(select(RulesetActivation, RulesetVersion)
-                                        .join(RulesetVersion, RulesetVersion.version == RulesetActivation.version)):
-        found[row.name] = RulesetOut(name=row.name, case_type=row.case_type, origin="database",
-                                     active_version=row.version, activated_at=pointer.activated_at,
-                                     activated_by=pointer.activated_by, versions=counts.get(row.name, 0))
-    registry = request.app.state.rulesets
-    for case_type, origin in registry.governed(session=session).items():
-        ruleset = registry.find(session=session, case_type=case_type)
-        if origin == "folder" and ruleset is not None and ruleset.name not in found:
-            found[ruleset.name] = RulesetOut(name=ruleset.name, case_type=case_type, origin="folder",
-                                             active_version=ruleset.version, activated_at=None, activated_by=None,
-                                             versions=counts.get(ruleset.name, 0))
-    for name in counts.keys() - found.keys():
-        latest = governance.versions_of(session=session, name=name)[0]
-        found[name] = RulesetOut(name=name, case_type=latest.case_type, origin="database", active_version=None,
-                                 activated_at=None, activated_by=None, versions=counts[name])
-    return [found[name] for name in sorted(found)]
+    return [RulesetOut.model_validate(entry)
+            for entry in governance.overview(session=session, registry=request.app.state.rulesets)]
 
 
 @router.get("/{name}/versions", response_model=list[VersionOut])
@@ -73,10 +54,7 @@ def create_version(name: RulesetName, body: DraftIn, session: SessionDep, reques
               if body.parent_version else None)
     row, created = governance.create_draft(session=session, source=body.source, tests_source=body.tests,
                                            author=principal.name, change_note=body.change_note, parent=parent,
-                                           registry=request.app.state.rulesets)
-    if row.name != name:
-        raise InvalidInput(f"the source declares ruleset {row.name!r}, not {name!r}",
-                           detail=[field_problem("body.source", f"`name` must be {name!r}", "mismatch")])
+                                           registry=request.app.state.rulesets, name=name)
     session.commit()
     if not created:
         response.status_code = 200
@@ -163,12 +141,9 @@ def _committed(session, row: RulesetVersion) -> VersionOut:
 @router.post("/{name}/rollback", response_model=VersionOut)
 def rollback(name: RulesetName, body: RollbackIn, session: SessionDep, principal: RulesetWriter) -> VersionOut:
     """Activate an earlier approved version again: the one the active version replaced, or `to_version`."""
-    versions = governance.versions_of(session=session, name=name)
-    if not versions:
-        governance.find_version(session=session, name=name, ref="0" * 8)  # raises the NotFound
     to = governance.find_version(session=session, name=name, ref=body.to_version) if body.to_version else None
-    pointer = governance.rollback(session=session, case_type=versions[0].case_type, actor=principal.name,
-                                  note=body.note, to=to)
+    pointer = governance.rollback(session=session, case_type=governance.case_type_of(session=session, name=name),
+                                  actor=principal.name, note=body.note, to=to)
     session.commit()
     return VersionOut.model_validate(session.get(RulesetVersion, pointer.version))
 
