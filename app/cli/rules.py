@@ -21,6 +21,7 @@ from app.rules.registry import RulesetRegistry, evaluator_for, ruleset_files
 from app.rules.review import record_simulation, review, simulate_version
 from app.rules.testing import load_suite, run_suite, suite_path
 from app.rules.validator import RulesetInvalid, load_ruleset_file
+from app.rules.versions import parsed
 
 app = typer.Typer(help="Rulesets: validate, test, analyse and diff files; import, review, simulate and export "
                        "versions.", no_args_is_help=True)
@@ -206,7 +207,7 @@ def show(
                   f"{finding['message']}", markup=False)
     if active is not None and active.version != row.version:
         out.print(f"  changes from the active version {active.version[:12]}:", markup=False)
-        for line in diff_rulesets(active, governance.parsed(row)).lines() or ["none"]:
+        for line in diff_rulesets(active, parsed(row)).lines() or ["none"]:
             out.print(f"    {line}", markup=False)
     simulation = shown["latest_simulation"]
     if simulation:

@@ -26,6 +26,7 @@ from app.rules.model import Ruleset
 from app.rules.registry import RulesetRegistry, RulesetUnavailable, evaluator_for, ruleset_files
 from app.rules.testing import load_suite, run_suite, suite_path
 from app.rules.validator import RulesetInvalid, load_ruleset
+from app.rules.versions import parsed
 
 Status = RulesetStatus
 # Versions that passed four eyes, and may (again) govern their case type.
@@ -38,11 +39,6 @@ class GateFailed(CasewiseError):
 
     status_code = 422
     code = "gate_failed"
-
-
-def parsed(row: RulesetVersion) -> Ruleset:
-    """The validated ruleset a stored version holds."""
-    return load_ruleset(row.source, source=f"{row.name}@{row.version[:12]}")
 
 
 def find_version(*, session: Session, name: str, ref: str) -> RulesetVersion:

@@ -17,9 +17,9 @@ from app.core.errors import NotFound, field_problem
 from app.models import RulesetSimulation, RulesetVersion
 from app.models.base import utcnow
 from app.rules.diff import diff_rulesets
-from app.rules.governance import parsed
 from app.rules.registry import RulesetRegistry
 from app.rules.simulation import SimulationReport, simulate
+from app.rules.versions import parsed
 
 
 def simulate_version(*, session: Session, row: RulesetVersion, registry: RulesetRegistry, database_url: str,

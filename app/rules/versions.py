@@ -36,4 +36,9 @@ def recorded_ruleset(*, session: Session, version: str) -> Ruleset:
     if row is None:
         raise NotFound(f"ruleset version {version[:12]}... was never recorded",
                        detail=[field_problem("ruleset_version", "unknown ruleset version", "not_found")])
-    return load_ruleset(row.source, source=f"{row.name}@{version[:12]}")
+    return parsed(row)
+
+
+def parsed(row: RulesetVersion) -> Ruleset:
+    """The validated ruleset a stored version holds."""
+    return load_ruleset(row.source, source=f"{row.name}@{row.version[:12]}")

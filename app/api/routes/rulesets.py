@@ -24,6 +24,7 @@ from app.rules.schemas import (
     VersionOut,
     VersionRef,
 )
+from app.rules.versions import parsed
 
 router = APIRouter(prefix="/v1/rulesets", tags=["rulesets"],
                    responses={code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)})
@@ -75,7 +76,7 @@ def diff_versions(name: RulesetName, version: Version, session: SessionDep, _: R
     """What changes from `against` to this version: rules added, removed and changed, and how."""
     old = governance.find_version(session=session, name=name, ref=against)
     new = governance.find_version(session=session, name=name, ref=version)
-    return diff_rulesets(governance.parsed(old), governance.parsed(new)).to_dict()
+    return diff_rulesets(parsed(old), parsed(new)).to_dict()
 
 
 Transition = TransitionIn | None
