@@ -1,6 +1,7 @@
 """`casewise rules`: validate, test, analyse and diff ruleset files; import, export, review and simulate versions."""
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,7 @@ from app.rules.analysis import analyze as analyze_ruleset
 from app.rules.diff import diff_rulesets
 from app.rules.facts import fact_reference
 from app.rules.registry import RulesetRegistry, evaluator_for, ruleset_files
-from app.rules.review import record_simulation, review, simulate_version
+from app.rules.review import record_simulation, simulate_version
 from app.rules.testing import load_suite, run_suite, suite_path
 from app.rules.validator import RulesetInvalid, load_ruleset_file
 from app.rules.versions import parsed
@@ -40,8 +41,7 @@ def validate(paths: Paths) -> None:
             ruleset = load_ruleset_file(path)
         except RulesetInvalid as exc:
             failed += 1
-            for problem in exc.problems:
-                out.print(f"[red]{problem}[/red]")
+            _print_problems(exc.problems)
             continue
         out.print(f"{path}: ok ({len(ruleset.rules)} rules, version {ruleset.version[:12]})")
     _finish(failed, len(files), "invalid")
@@ -62,8 +62,7 @@ def test_(paths: Paths) -> None:
                                case_type=ruleset.case_type)
         except RulesetInvalid as exc:
             failed += 1
-            for problem in exc.problems or [f"{path}: no test suite at {suite_path(path)}"]:
-                out.print(f"[red]{problem}[/red]")
+            _print_problems(exc.problems or [f"{path}: no test suite at {suite_path(path)}"])
             continue
         result = run_suite(evaluator_for(ruleset), tests, source=str(suite_file))
         for test in result.results:
@@ -86,6 +85,11 @@ def facts() -> None:
     typer.echo(fact_reference())
 
 
+def _print_problems(problems: Iterable[object]) -> None:
+    for problem in problems:  # not markup: problems quote YAML, whose [lists] rich would take for tags
+        out.print(str(problem), style="red", markup=False)
+
+
 def _finish(failed: int, total: int, what: str) -> None:
     if not total:
         out.print("[red]no ruleset files found[/red]")
@@ -106,8 +110,7 @@ def analyze(paths: Paths) -> None:
             findings = analyze_ruleset(load_ruleset_file(path))
         except RulesetInvalid as exc:
             failed += 1
-            for problem in exc.problems:
-                out.print(str(problem), markup=False)
+            _print_problems(exc.problems)
             continue
         for finding in findings:
             where = f"{path}:{finding.line}" if finding.line else str(path)
@@ -129,8 +132,7 @@ def diff(
     try:
         changes = diff_rulesets(load_ruleset_file(old_file), load_ruleset_file(new_file))
     except RulesetInvalid as exc:
-        for problem in exc.problems:
-            out.print(str(problem), markup=False)
+        _print_problems(exc.problems)
         raise typer.Exit(1) from None
     for line in changes.lines() or ["no differences"]:
         out.print(line, markup=False)
@@ -192,28 +194,27 @@ def show(
     registry = RulesetRegistry.for_settings(get_settings())
     with session_scope() as session:
         row = governance.find_version(session=session, name=name, ref=version)
-        shown = review(session=session, row=row, registry=registry)
+        simulation = governance.latest_simulation(session=session, version=row.version)
         active = registry.find(session=session, case_type=row.case_type)
     out.print(f"{name}@{row.version}  {row.status}, by {row.author or '-'} on {row.created_at:%Y-%m-%d %H:%M}",
               markup=False)
     if row.change_note:
         out.print(f"  change note: {row.change_note}", markup=False)
-    test_run = shown["test_run"]
+    test_run = row.test_run
     out.print("  gates: " + (f"{test_run['tests']} tests, coverage {test_run['coverage']:.0%}, "
                              f"{'passed' if test_run['passed'] else 'FAILED'}" if test_run else "not run (a draft)"),
               markup=False)
-    for finding in shown["analysis"] or []:
+    for finding in row.analysis or []:
         out.print(f"  finding: {finding['severity']} {finding['kind']} [{', '.join(finding['rule_ids'])}]: "
                   f"{finding['message']}", markup=False)
     if active is not None and active.version != row.version:
         out.print(f"  changes from the active version {active.version[:12]}:", markup=False)
         for line in diff_rulesets(active, parsed(row)).lines() or ["none"]:
             out.print(f"    {line}", markup=False)
-    simulation = shown["latest_simulation"]
     if simulation:
-        report = simulation["report"]
+        report = simulation.report
         workload = report["workload"]
-        out.print(f"  latest simulation #{simulation['id']} by {simulation['created_by']}: {report['cases']:,} cases, "
+        out.print(f"  latest simulation #{simulation.id} by {simulation.created_by}: {report['cases']:,} cases, "
                   f"{report['changed_cases']:,} changed; cases newly flagged {workload['cases_newly_flagged']:,}, "
                   f"newly blocked {workload['cases_newly_blocked']:,}, no longer flagged "
                   f"{workload['cases_no_longer_flagged']:,}, no longer blocked {workload['cases_no_longer_blocked']:,}",

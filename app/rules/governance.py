@@ -65,6 +65,12 @@ def versions_of(*, session: Session, name: str) -> list[RulesetVersion]:
                                 .order_by(RulesetVersion.created_at.desc(), RulesetVersion.version)))
 
 
+def latest_simulation(*, session: Session, version: str) -> RulesetSimulation | None:
+    """The version's most recent impact simulation, or None when none was run."""
+    return session.scalars(select(RulesetSimulation).where(RulesetSimulation.version == version)
+                           .order_by(RulesetSimulation.id.desc()).limit(1)).first()
+
+
 def case_type_of(*, session: Session, name: str) -> str:
     """The case type ruleset `name` governs; NotFound when no version of it is stored."""
     case_type = session.scalar(select(RulesetVersion.case_type).where(RulesetVersion.name == name).limit(1))
@@ -148,10 +154,10 @@ def approve(*, session: Session, row: RulesetVersion, actor: str, note: str | No
                         detail=[field_problem("approver", "the author may not approve their own version",
                                               "four_eyes")])
     row.test_run = _passed_gates(row, min_coverage)
-    # What the approver was shown of the version's impact: the latest simulation, if any was run.
-    seen = session.scalar(select(func.max(RulesetSimulation.id)).where(RulesetSimulation.version == row.version))
+    seen = latest_simulation(session=session, version=row.version)  # the impact the approver was shown
     _move(session, row, Status.APPROVED, actor, note, kind="ruleset.approved",
-          extra={"tests": row.test_run["tests"], "coverage": row.test_run["coverage"], "simulation_id": seen})
+          extra={"tests": row.test_run["tests"], "coverage": row.test_run["coverage"],
+                 "simulation_id": seen.id if seen else None})
     row.approved_by, row.approved_at = actor, utcnow()
 
 

@@ -77,11 +77,7 @@ class RulesetRegistry:
 
     def active(self, *, session: Session, case_type: str) -> Ruleset:
         """The ruleset governing `case_type`; NotFound when none does."""
-        ruleset = self.find(session=session, case_type=case_type)
-        if ruleset is None:
-            raise NotFound(f"no active ruleset for case type {case_type!r}",
-                           detail=[field_problem("case_type", f"no ruleset governs {case_type!r}", "not_found")])
-        return ruleset
+        return _governing(self.find(session=session, case_type=case_type), case_type)
 
     def find(self, *, session: Session, case_type: str) -> Ruleset | None:
         """The ruleset governing `case_type` as `session` sees the database, or None when none does."""
@@ -123,11 +119,7 @@ class FolderRegistry:
 
     def active(self, case_type: str) -> Ruleset:
         """The ruleset governing `case_type`; NotFound when none does."""
-        ruleset = self.find(case_type)
-        if ruleset is None:
-            raise NotFound(f"no active ruleset for case type {case_type!r}",
-                           detail=[field_problem("case_type", f"no ruleset governs {case_type!r}", "not_found")])
-        return ruleset
+        return _governing(self.find(case_type), case_type)
 
     def find(self, case_type: str) -> Ruleset | None:
         """The ruleset governing `case_type`, or None when none does."""
@@ -145,6 +137,13 @@ class FolderRegistry:
                 self._by_case_type = _load_all(files)
                 self._stamp = stamp
             return self._by_case_type
+
+
+def _governing(ruleset: Ruleset | None, case_type: str) -> Ruleset:
+    if ruleset is None:
+        raise NotFound(f"no active ruleset for case type {case_type!r}",
+                       detail=[field_problem("case_type", f"no ruleset governs {case_type!r}", "not_found")])
+    return ruleset
 
 
 def _load_all(files: list[Path]) -> dict[str, Ruleset]:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import ledger
@@ -17,6 +16,7 @@ from app.core.errors import NotFound, field_problem
 from app.models import RulesetSimulation, RulesetVersion
 from app.models.base import utcnow
 from app.rules.diff import diff_rulesets
+from app.rules.governance import latest_simulation
 from app.rules.registry import RulesetRegistry
 from app.rules.simulation import SimulationReport, simulate
 from app.rules.versions import parsed
@@ -62,8 +62,7 @@ def get_simulation(*, session: Session, row: RulesetVersion, simulation_id: int)
 def review(*, session: Session, row: RulesetVersion, registry: RulesetRegistry) -> dict[str, Any]:
     """The version with its gates, findings, diffs from its parent and the active version, and latest impact."""
     active = registry.find(session=session, case_type=row.case_type)
-    latest = session.scalars(select(RulesetSimulation).where(RulesetSimulation.version == row.version)
-                             .order_by(RulesetSimulation.id.desc()).limit(1)).first()
+    latest = latest_simulation(session=session, version=row.version)
     parent = session.get(RulesetVersion, row.parent_version) if row.parent_version else None
     candidate = parsed(row)
     return {

@@ -85,7 +85,7 @@ def test_client_keys_may_neither_read_nor_write(client, auth, role):
 def test_auditors_and_scientists_read_but_do_not_write(client, auth, officers, role):
     version = draft(client, officers["alice"])
     headers = auth(role)
-    assert client.get("/v1/rulesets", headers=headers).json()[0]["name"] == "claims"
+    assert "claims" in [entry["name"] for entry in client.get("/v1/rulesets", headers=headers).json()]
     assert client.get(f"/v1/rulesets/claims/versions/{version}", headers=headers).status_code == 200
     assert step(client, headers, version, "submit").status_code == 403
 
@@ -115,8 +115,9 @@ def test_activation_governs_the_next_evaluation_and_rollback_restores(client, of
     second = approved(client, officers, LOWER)
     assert step(client, officers["bob"], second, "activate", "lower threshold").json()["status"] == "active"
     assert evaluated_version(client, evaluator) == second
-    listed = client.get("/v1/rulesets", headers=evaluator).json()
-    assert [(r["name"], r["origin"], r["active_version"]) for r in listed] == [("claims", "database", second)]
+    listed = client.get("/v1/rulesets", headers=evaluator).json()  # other tests commit rulesets of their own
+    assert [(r["name"], r["origin"], r["active_version"]) for r in listed if r["case_type"] == "claim"] == [
+        ("claims", "database", second)]
 
     assert client.post("/v1/rulesets/claims/rollback", headers=officers["bob"], json={}).status_code == 422
     rolled = client.post("/v1/rulesets/claims/rollback", headers=officers["bob"], json={"note": "too many flags"})

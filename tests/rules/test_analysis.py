@@ -13,11 +13,12 @@ from app.rules.compiler import compile_ruleset
 from app.rules.evaluation import Evaluator
 from app.rules.model import Op, Ref
 from app.rules.model import Test as FieldTest  # not `Test*`: pytest would collect it
+from app.rules.registry import ruleset_files
 from app.rules.validator import load_ruleset, load_ruleset_file
 from tests.rules.fixtures import T0, claim
 
 ROOT = Path(__file__).parents[2]
-EXAMPLES = sorted(p for p in (ROOT / "rulesets").glob("*.yaml") if not p.name.endswith(".tests.yaml"))
+EXAMPLES = ruleset_files([ROOT / "rulesets"])
 PLANTED = Path(__file__).parent / "rulesets" / "planted_defects.yaml"
 
 HEADER = """\

@@ -3,9 +3,11 @@
 Officers write; auditors and scientists read. Every write commits with its ledger entry.
 """
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from app.api.deps import RulesetReader, RulesetWriter, SessionDep, SettingsDep
 from app.core.schemas import ErrorResponse
@@ -86,38 +88,30 @@ Transition = TransitionIn | None
 def submit(name: RulesetName, version: Version, session: SessionDep, settings: SettingsDep,
            principal: RulesetWriter, body: Transition = None) -> VersionOut:
     """Submit a draft for approval: 422 unless it validates and its test suite passes with enough coverage."""
-    row = governance.find_version(session=session, name=name, ref=version)
-    governance.submit(session=session, row=row, actor=principal.name, note=_note(body),
-                      min_coverage=settings.ruleset_min_coverage)
-    return _committed(session, row)
+    return _moved(session, name, version, governance.submit, actor=principal.name, note=_note(body),
+                  min_coverage=settings.ruleset_min_coverage)
 
 
 @router.post("/{name}/versions/{version}/approve", response_model=VersionOut)
 def approve(name: RulesetName, version: Version, session: SessionDep, settings: SettingsDep,
             principal: RulesetWriter, body: Transition = None) -> VersionOut:
     """Approve a submitted version; 403 for its author (four eyes); its gates run again."""
-    row = governance.find_version(session=session, name=name, ref=version)
-    governance.approve(session=session, row=row, actor=principal.name, note=_note(body),
-                       min_coverage=settings.ruleset_min_coverage)
-    return _committed(session, row)
+    return _moved(session, name, version, governance.approve, actor=principal.name, note=_note(body),
+                  min_coverage=settings.ruleset_min_coverage)
 
 
 @router.post("/{name}/versions/{version}/reject", response_model=VersionOut)
 def reject(name: RulesetName, version: Version, session: SessionDep, principal: RulesetWriter,
            body: Transition = None) -> VersionOut:
     """Reject a submitted version, saying why; it is retired unused."""
-    row = governance.find_version(session=session, name=name, ref=version)
-    governance.reject(session=session, row=row, actor=principal.name, note=_note(body))
-    return _committed(session, row)
+    return _moved(session, name, version, governance.reject, actor=principal.name, note=_note(body))
 
 
 @router.post("/{name}/versions/{version}/retire", response_model=VersionOut)
 def retire(name: RulesetName, version: Version, session: SessionDep, principal: RulesetWriter,
            body: Transition = None) -> VersionOut:
     """Withdraw a draft or an approved version that is not active."""
-    row = governance.find_version(session=session, name=name, ref=version)
-    governance.retire(session=session, row=row, actor=principal.name, note=_note(body))
-    return _committed(session, row)
+    return _moved(session, name, version, governance.retire, actor=principal.name, note=_note(body))
 
 
 @router.post("/{name}/versions/{version}/activate", response_model=VersionOut)
@@ -125,16 +119,17 @@ def activate(name: RulesetName, version: Version, session: SessionDep, principal
              body: Transition = None) -> VersionOut:
     """Make an approved version govern its case type at every worker's next evaluation; the one it replaces is
     retired. 422 for a version not approved."""
-    row = governance.find_version(session=session, name=name, ref=version)
-    governance.activate(session=session, row=row, actor=principal.name, note=_note(body))
-    return _committed(session, row)
+    return _moved(session, name, version, governance.activate, actor=principal.name, note=_note(body))
 
 
 def _note(body: TransitionIn | None) -> str | None:
     return body.note if body else None
 
 
-def _committed(session, row: RulesetVersion) -> VersionOut:
+def _moved(session: Session, name: str, version: str, step: Callable[..., object], **arguments: object) -> VersionOut:
+    """Take the version one lifecycle step (with its ledger entry), commit, and answer with the version."""
+    row = governance.find_version(session=session, name=name, ref=version)
+    step(session=session, row=row, **arguments)
     session.commit()
     return VersionOut.model_validate(row)
 
